@@ -1,0 +1,23 @@
+#pragma once
+// The deletion audit log, RUN_DIR/audit.jsonl: one JSON object per line, appended and fsync'ed
+// per record, never rewritten (DESIGN.md §3: {generation, ids, method, options, seconds, ...}).
+//
+//   unlearn::io::append_audit_line(run_dir / "audit.jsonl",
+//                                  {{"generation", 3}, {"ids", {3, 17, 42}}, {"method", "eubo"}});
+#include <filesystem>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace unlearn::io {
+
+/// Appends `record` (a JSON object) as one line with O_APPEND + fsync, creating the file (and
+/// making its directory entry durable) when needed. If a crash tore the previous line (no final
+/// newline), the new record starts on a fresh line so it stays readable.
+void append_audit_line(const std::filesystem::path& path, const nlohmann::json& record);
+
+/// Every record, in order. A line that is not a JSON object (a torn write, a hand edit) is a
+/// c10::Error naming the file and the line number. A missing file is an empty log.
+std::vector<nlohmann::json> read_audit_log(const std::filesystem::path& path);
+
+}  // namespace unlearn::io

@@ -1,0 +1,90 @@
+#pragma once
+// The one contract every inference and unlearning method works on (DESIGN.md §1).
+//
+// θ is one flat parameter vector of P numbers: the thing we are Bayesian about. A model turns
+// S samples of θ at once into per-datum log-likelihoods; it never sums over data, because
+// unlearning needs the terms of the erased points on their own.
+//
+// The model's own torch parameters (kernel length-scales, inducing inputs, ...) are
+// hyper-parameters: point-estimated while training (type-II maximum likelihood), frozen while
+// unlearning.
+//
+// Example: Bayesian linear regression y = x·θ + ε, ε ~ N(0, σ²), θ ~ N(0, τ² I).
+//
+//   class MyRegression : public unlearn::Model {
+//    public:
+//     MyRegression(int64_t d, double noise_std, double prior_std)
+//         : d_(d), noise_std_(noise_std), prior_std_(prior_std) {}
+//     int64_t num_params() const override { return d_; }
+//     torch::Tensor log_likelihood(const torch::Tensor& theta,              // [S, P]
+//                                  const unlearn::data::Batch& b) override { // -> [S, B]
+//       auto mean = torch::matmul(theta, b.x.t());                          // [S, B]
+//       auto r = (b.y.unsqueeze(0) - mean) / noise_std_;
+//       return -0.5 * r * r - std::log(noise_std_) - 0.5 * std::log(2 * M_PI);
+//     }
+//     torch::Tensor log_prior(const torch::Tensor& theta) override {        // [S, P] -> [S]
+//       auto z = theta / prior_std_;
+//       return (-0.5 * z * z).sum(-1) - d_ * (std::log(prior_std_) + 0.5 * std::log(2 * M_PI));
+//     }
+//     torch::Tensor init_theta() override { return torch::zeros({d_}, torch::kFloat64); }
+//     std::string architecture() const override { return "my_regression(d=" + ... + ")"; }
+//    private:
+//     int64_t d_; double noise_std_, prior_std_;
+//   };
+//
+// Vectorise over S: a neural network turns θ[S,P] into weights [S,in,out] and uses batched
+// matmul; never loop over samples in a hot path.
+#include <optional>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "unlearn/data/batch.h"
+
+namespace unlearn {
+
+/// A Gaussian prior N(loc, scale_tril·scale_trilᵀ) over θ, for models that have one: it enables
+/// the analytic-KL ELBO, closed-form BIF energies and exact conjugate updates.
+struct GaussianPrior {
+  torch::Tensor loc;         ///< [P]
+  torch::Tensor scale_tril;  ///< [P, P] lower triangular, positive diagonal
+};
+
+class Model : public torch::nn::Module {
+ public:
+  ~Model() override = default;
+
+  /// P, the length of θ.
+  virtual int64_t num_params() const = 0;
+
+  /// Per-datum log p(y_i | x_i, θ_s) for every sample and every datum: θ [S, P] -> [S, B].
+  virtual torch::Tensor log_likelihood(const torch::Tensor& theta, const data::Batch& batch) = 0;
+
+  /// log p(θ_s): θ [S, P] -> [S].
+  virtual torch::Tensor log_prior(const torch::Tensor& theta) = 0;
+
+  /// A starting point for θ ([P]), on the model's device and dtype.
+  virtual torch::Tensor init_theta() = 0;
+
+  /// A string that identifies the model's kind and shape; a checkpoint refuses to load into a
+  /// model whose architecture differs.
+  virtual std::string architecture() const = 0;
+
+  /// Classifiers: log p(y = c | x, θ_s), θ [S, P], x [B, ...] -> [S, B, C].
+  virtual torch::Tensor predict_log_proba(const torch::Tensor& theta, const torch::Tensor& x) {
+    TORCH_CHECK(false, "model '", architecture(), "' is not a classifier: predict_log_proba is not available");
+  }
+
+  /// The prior as a Gaussian, where it is one (nullopt otherwise).
+  virtual std::optional<GaussianPrior> gaussian_prior() { return std::nullopt; }
+
+  /// dtype and device of θ: taken from the model's parameters or buffers, so that nothing
+  /// assumes CPU. Models without either override this.
+  virtual torch::TensorOptions theta_options() const {
+    for (const auto& p : parameters()) return p.options().requires_grad(false);
+    for (const auto& b : buffers()) return b.options().requires_grad(false);
+    return torch::TensorOptions().dtype(torch::kFloat64);
+  }
+};
+
+}  // namespace unlearn

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The test command: build if needed, then run every test with its output on failure.
+#   scripts/test.sh               all tests
+#   scripts/test.sh -L posterior  one area (ctest arguments pass through)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+BUILD_DIR=${BUILD_DIR:-build}
+jobs=$(nproc 2>/dev/null || echo 2)
+if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+  cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
+fi
+cmake --build "$BUILD_DIR" -j"$jobs"
+ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$jobs" --timeout 600 "$@"
