@@ -10,5 +10,8 @@ enum ExitCode : int { kOk = 0, kRuntimeError = 1, kUsageError = 2 };
 
 void add_demo_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_train_command(CLI::App& app);
+void add_forget_command(CLI::App& app);
+void add_export_command(CLI::App& app);
 
 }  // namespace unlearn::app

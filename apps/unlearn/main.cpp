@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "torch intra-op threads")->check(CLI::Range(1, 1024));
   app.parse_complete_callback([&threads] { at::set_num_threads(threads); });
   unlearn::app::add_demo_command(app);
+  unlearn::app::add_train_command(app);
+  unlearn::app::add_forget_command(app);
+  unlearn::app::add_export_command(app);
   unlearn::app::add_bench_command(app);
   try {
     app.parse(argc, argv);

@@ -1,0 +1,56 @@
+#pragma once
+// The run config of `unlearn train` (JSON), read strictly into the library's Options:
+//   {
+//     "seed": 0,
+//     "data": {"kind": "synthetic_regression", "n": 200, "features": 3, "noise_std": 0.5},
+//         or {"kind": "csv", "path": "configs/data/moons_100.csv", "features": ["x1", "x2"],
+//             "label": "label", "id_column": "id", "label_type": "int"},
+//     "model": {"kind": "linear_regression", "noise_std": 0.5, "prior_std": 1.0},
+//     "posterior": {"family": "full_rank"},
+//     "train": {"method": "vi", "steps": 2000, "num_samples": 100, "lr": 0.01,
+//               "batch_size": 0, "analytic_kl": false, "checkpoint_every": 500}
+//   }
+// Every error is an io::ConfigError naming the field; nothing is written before the whole
+// config has been read.
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "unlearn/data/dataset.h"
+#include "unlearn/inference/vi.h"
+#include "unlearn/io/json_config.h"
+#include "unlearn/model.h"
+#include "unlearn/posterior/gaussian.h"
+
+namespace unlearn::app {
+
+struct RunConfig {
+  nlohmann::json json;  ///< the config as given (written to RUN_DIR/config.json)
+  uint64_t seed = 0;
+  data::Dataset dataset;
+  std::shared_ptr<Model> model;
+  std::string family = "full_rank";
+  std::string method = "vi";  ///< "vi" or "exact" (conjugate models)
+  inference::VIOptions vi;
+  int64_t checkpoint_every = 0;
+};
+
+/// Reads and validates a config; relative data paths are tried against the working directory
+/// first, then against `base_dir` (the config file's directory).
+RunConfig load_run_config(const nlohmann::json& json, const std::filesystem::path& base_dir);
+
+/// The "data" section of a config (shared by runs and experiments).
+data::Dataset load_data(const io::JsonObjectReader& section, const std::filesystem::path& base_dir,
+                        uint64_t seed);
+
+/// A path from a config: the working directory first, then `base_dir`; io::ConfigError naming
+/// `field` when neither has it.
+std::string resolve_path(const std::string& path, const std::filesystem::path& base_dir,
+                         const std::string& field);
+
+/// A fresh posterior of the configured family, N(0, I), on the model's device and dtype.
+std::shared_ptr<GaussianPosteriorImpl> make_posterior(const RunConfig& config);
+
+}  // namespace unlearn::app

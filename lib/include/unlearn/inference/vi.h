@@ -1,0 +1,129 @@
+#pragma once
+// Variational inference on the model contract (DESIGN.md §1, §4): maximise the Monte Carlo ELBO
+//
+//   ELBO(q) = mean_s [ (N/B) Σ_{i ∈ batch} log p(y_i | x_i, θ_s) + log p(θ_s) − log q(θ_s) ],
+//   θ_s = loc + L ε_s  (reparameterised, S samples drawn in ONE batched model call),
+//
+// or, with analytic_kl, mean_s[(N/B) Σ log p(y_i | x_i, θ_s)] − KL(q ‖ p) in closed form (needs
+// model.gaussian_prior()). N is the data set's size and B the batch's: full batch gives N/B = 1.
+// Gradients flow through θ_s in every term. The model's own torch parameters (type-II
+// hyper-parameters) are optimised jointly when asked, else left alone (no gradient is even
+// computed for them).
+//
+// Runs: a posterior with a run dimension R trains R independent posteriors at once. Noise is
+// [R, S, P]; θ is flattened to [R·S, P] for one model call; the objective is per run [R] and the
+// optimiser minimises its sum, so no run's gradient depends on another's (Adam is elementwise).
+//
+//   auto q = std::make_shared<FullRankGaussianImpl>(GaussianOptions(model->num_params()));
+//   VITrainer trainer(model, q, dataset, VIOptions().num_samples(1000).steps(30000).lr(1e-3).seed(7));
+//   trainer.train(TrainingCallbacks().every(1000).on_step(print));
+//
+// Determinism: one generator per trainer (seeded from options.seed, or given) draws the noise and
+// the minibatches. save_state / load_state carry it with the posterior, the optimizer (state and
+// options), the minibatch position and the step counter: a run saved at step k, reloaded into
+// fresh objects and continued is bit-identical to an uninterrupted one.
+#include <torch/torch.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "unlearn/data/dataset.h"
+#include "unlearn/data/sampler.h"
+#include "unlearn/inference/callbacks.h"
+#include "unlearn/io/checkpoint.h"
+#include "unlearn/model.h"
+#include "unlearn/posterior/gaussian.h"
+
+namespace unlearn::inference {
+
+struct VIOptions {
+  /// S: Monte Carlo samples per step, all in one batched model call (>= 1).
+  TORCH_ARG(int64_t, num_samples) = 100;
+  /// The step counter train() runs up to (a resumed trainer continues towards it; >= 0).
+  TORCH_ARG(int64_t, steps) = 1000;
+  /// Rows per minibatch, drawn without replacement epoch by epoch; 0 (or >= N): full batch.
+  TORCH_ARG(int64_t, batch_size) = 0;
+  /// Closed-form KL(q ‖ p) instead of the Monte Carlo log p(θ) − log q(θ) (needs a Gaussian prior).
+  TORCH_ARG(bool, analytic_kl) = false;
+  /// Also optimise the model's torch parameters (type-II maximum likelihood). Not with runs.
+  TORCH_ARG(bool, train_hyperparameters) = false;
+  /// "adam" (default) or "sgd".
+  TORCH_ARG(std::string, optimizer) = "adam";
+  /// Learning rate of the posterior's parameters (> 0).
+  TORCH_ARG(double, lr) = 1e-3;
+  /// Learning rate of the hyper-parameters (0: the same as lr).
+  TORCH_ARG(double, hyper_lr) = 0.0;
+  /// Adam's β₁ ∈ [0, 1).
+  TORCH_ARG(double, beta1) = 0.9;
+  /// Adam's β₂ ∈ [0, 1).
+  TORCH_ARG(double, beta2) = 0.999;
+  /// Adam's ε (>= 0).
+  TORCH_ARG(double, eps) = 1e-8;
+  /// SGD's momentum ∈ [0, 1).
+  TORCH_ARG(double, momentum) = 0.0;
+  /// Seed of the trainer's own generator (ignored when a generator is given).
+  TORCH_ARG(uint64_t, seed) = 0;
+
+ public:
+  /// TORCH_CHECKs every field, naming the value.
+  void validate() const;
+};
+
+/// The negative ELBO per run: [] without runs, [R] with. `noise` is standard-normal [S, P] or
+/// [R, S, P] (the posterior's sample_noise shape); `data_scale` is N/B. With `analytic_prior`
+/// the KL term is closed-form; otherwise log p(θ) − log q(θ) is averaged over the samples, with
+/// log q(θ_s) = log q(loc) − ½‖ε_s‖² (exact for θ_s = loc + L ε_s, gradient included, and
+/// cheaper than a triangular solve). Differentiable in the posterior's and the model's parameters.
+torch::Tensor negative_elbo(Model& model, const GaussianPosteriorImpl& posterior, const data::Batch& batch,
+                            double data_scale, const torch::Tensor& noise,
+                            const std::optional<GaussianPrior>& analytic_prior = std::nullopt);
+
+class VITrainer {
+ public:
+  /// `data` must live on the model's device. Without `generator`, the trainer owns a CPU
+  /// generator seeded with options.seed(); for a posterior on a GPU pass a generator there.
+  VITrainer(std::shared_ptr<Model> model, std::shared_ptr<GaussianPosteriorImpl> posterior, data::Dataset data,
+            VIOptions options, std::optional<torch::Generator> generator = std::nullopt);
+
+  /// One optimisation step. Returns this step's objective (negative ELBO estimate, [] or [R],
+  /// detached); reading it is left to the caller (no host sync here).
+  torch::Tensor step();
+  /// Steps until step_count() == options.steps() or a callback says stop; returns step_count().
+  int64_t train(const TrainingCallbacks& callbacks = {});
+
+  /// Steps taken so far (restored by load_state).
+  int64_t step_count() const { return step_; }
+  /// The objective of the last step ([] or [R], detached; undefined before the first step).
+  const torch::Tensor& last_objective() const { return last_objective_; }
+
+  Model& model() { return *model_; }
+  GaussianPosteriorImpl& posterior() { return *posterior_; }
+  torch::optim::Optimizer& optimizer() { return *optimizer_; }
+  torch::Generator& generator() { return generator_; }
+  const VIOptions& options() const { return options_; }
+  const data::MinibatchSampler& sampler() const { return sampler_; }
+
+  /// Writes under `prefix`: tensors posterior/<name>, hyper/<name> (when trained), optimizer,
+  /// generator, minibatch/epoch_generator; metadata step, posterior, optimizer, minibatch.
+  void save_state(io::Checkpoint& checkpoint, const std::string& prefix = "vi/") const;
+  /// Restores what save_state wrote into this (freshly built) trainer: same model, posterior
+  /// family and shape, data size, batch size and train_hyperparameters (checked).
+  void load_state(const io::Checkpoint& checkpoint, const std::string& prefix = "vi/");
+
+ private:
+  std::shared_ptr<Model> model_;
+  std::shared_ptr<GaussianPosteriorImpl> posterior_;
+  VIOptions options_;
+  torch::Generator generator_;
+  data::MinibatchSampler sampler_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::vector<torch::Tensor> trained_;  // every tensor the optimizer updates (backward's inputs)
+  std::vector<std::pair<std::string, torch::Tensor>> hypers_;
+  std::optional<GaussianPrior> cached_prior_;  // analytic KL with frozen hyper-parameters
+  torch::Tensor noise_;                        // reused every step
+  torch::Tensor last_objective_;
+  int64_t step_ = 0;
+};
+
+}  // namespace unlearn::inference

@@ -1,0 +1,134 @@
+#pragma once
+// Bayesian inference forgetting for Gaussian variational posteriors (DESIGN.md §4 BIF, VI).
+//
+// γ = the posterior module's parameters as one flat vector: (loc, ρ) for a mean-field Gaussian,
+// (loc, the lower triangle of raw_tril) for a full-rank one (its upper entries are unused).
+// The energy is
+//   F(γ, S) = KL(q_γ ‖ prior) + Σ_{z∈S} h(γ, z),   h(γ, z) = −E_q[log p(z | θ)],
+// full-data scaled: a minibatch b of a set of n points estimates it by KL + (n/|b|) Σ_b h.
+// E_q is a Monte-Carlo average over common random numbers (one fixed noise tensor [S_mc, P]
+// drawn per request), or a closed form where the caller provides one.
+// Forgetting a batch S′ is one Newton step
+//   γ ← γ + H⁻¹ Σ_{z∈S′} ∇h(γ, z),   H = ∇²F(γ, S) on the set S that still contains S′,
+// plus sign, h summed over S′, no 1/n; S′ is dropped (n updated) after the step.
+//
+//   ViBifOptions opts;
+//   opts.batch_size(4).solver(InverseHvpOptions().kind(SolverKind::kConjugateGradient));
+//   auto result = vi_bif_forget(*model, *q, train, erased_ids, opts);   // q updated in place
+//   // result.remaining: train without the ids; result.records: one per batch of 4
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "unlearn/data/dataset.h"
+#include "unlearn/model.h"
+#include "unlearn/posterior/gaussian.h"
+#include "unlearn/unlearning/bif/inverse_hvp.h"
+
+namespace unlearn::bif {
+
+/// E_q[log p(z_i | θ)] for every datum of the batch, in closed form: (q, batch) -> [B],
+/// differentiable in q's parameters. Optional: models whose likelihood is quadratic in θ
+/// (linear regression) have one.
+using ExpectedLogLikelihood =
+    std::function<torch::Tensor(const GaussianPosteriorImpl& q, const data::Batch& batch)>;
+
+struct ViEnergyOptions {
+  /// S_mc, Monte-Carlo samples of θ per energy evaluation (>= 1).
+  TORCH_ARG(int64_t, mc_samples) = 64;
+  /// Centre and whiten the noise so that its sample mean is 0 and its sample second moment is
+  /// exactly I (needs mc_samples > P): then E_q of any quadratic in θ is exact.
+  TORCH_ARG(bool, moment_matched_noise) = false;
+  /// Minibatch of each LiSSA term's Hessian estimate (a fresh one per term); 0 = full data.
+  TORCH_ARG(int64_t, hvp_batch_size) = 0;
+};
+
+/// The VI energy F(γ, S) of a posterior module and a model (both borrowed, not owned).
+class ViEnergy {
+ public:
+  ViEnergy(Model& model, GaussianPosteriorImpl& posterior, const ViEnergyOptions& options = {},
+           ExpectedLogLikelihood closed_form = nullptr);
+
+  /// γ as FlatParameters over the module's parameters (see the file comment).
+  const FlatParameters& gamma() const { return gamma_; }
+  const ViEnergyOptions& options() const { return options_; }
+
+  /// Draws the common random numbers [S_mc, P] from gen (moment-matched if asked).
+  void draw_noise(torch::Generator& gen);
+  /// Uses this noise [S, P] instead (e.g. shared with another computation).
+  void set_noise(torch::Tensor noise);
+  const torch::Tensor& noise() const { return noise_; }
+
+  /// B(γ) = KL(q ‖ prior): closed form for a Gaussian prior, otherwise −entropy − E_q log p(θ)
+  /// on the common random numbers.
+  torch::Tensor kl() const;
+  /// h(γ, z) = −E_q log p(z | θ) for every datum: [B].
+  torch::Tensor h(const data::Batch& batch) const;
+  /// KL + (n / |batch|) Σ_batch h: the full-data-scaled estimate of F on a set of n points.
+  torch::Tensor energy(const data::Batch& batch, int64_t n) const;
+  /// F on `data` as an EnergyFn: term kFullHessian uses all of data; each call with term >= 0
+  /// uses the next minibatch of hvp_batch_size rows of a sampler seeded with `seed`.
+  EnergyFn energy_fn(const data::Dataset& data, uint64_t seed) const;
+
+ private:
+  Model* model_;
+  GaussianPosteriorImpl* posterior_;
+  ViEnergyOptions options_;
+  ExpectedLogLikelihood closed_form_;
+  FlatParameters gamma_;
+  torch::Tensor noise_;
+};
+
+/// γ of a Gaussian posterior (as ViEnergy::gamma()).
+FlatParameters variational_parameters(GaussianPosteriorImpl& posterior);
+
+struct ViBifOptions {
+  TORCH_ARG(ViEnergyOptions, energy) = {};
+  TORCH_ARG(InverseHvpOptions, solver) = {};
+  /// Removal batch size |S′| (>= 1): the erased ids are forgotten in sequential batches.
+  TORCH_ARG(int64_t, batch_size) = 4;
+  /// > 0: LiSSA's scale is set to s = lissa_c / n for every batch (n = the current set's size,
+  /// the papers' convention); 0 keeps solver.lissa.scale as given.
+  TORCH_ARG(double, lissa_c) = 0.0;
+  /// Seeds the common random numbers and the LiSSA minibatches.
+  TORCH_ARG(uint64_t, seed) = 0;
+};
+
+/// What one forgetting step did.
+struct BifStep {
+  SolverResult solve;     ///< the inverse-HVP solve (solution = the step Δγ)
+  torch::Tensor gradient; ///< Σ_{z∈S′} ∇h(γ, z), [P_γ]
+};
+
+/// One forgetting step, in place on `posterior`: γ ← γ + H⁻¹ Σ_{z∈S′} ∇h(γ, z), with H the
+/// Hessian of F on `current` (which still contains `removed`). Draws the common random numbers
+/// (and the LiSSA minibatch seed) from gen.
+BifStep vi_bif_step(Model& model, GaussianPosteriorImpl& posterior, const data::Dataset& current,
+                    const data::Batch& removed, const ViBifOptions& options, torch::Generator& gen,
+                    const ExpectedLogLikelihood& closed_form = nullptr);
+
+/// One record per removal batch.
+struct BifRecord {
+  torch::Tensor ids;       ///< the batch's ids, [|S′|] int64
+  int64_t n_before = 0;    ///< size of the set the step's Hessian was taken on
+  double seconds = 0.0;    ///< wall-clock time of the whole step (gradient, solve, update)
+  double residual = 0.0;   ///< the solver's relative residual
+  int64_t iterations = 0;  ///< the solver's iterations
+  std::string solver;      ///< "lissa", "cg" or "dense"
+};
+
+struct ViBifResult {
+  data::Dataset remaining;          ///< data without the erased ids
+  std::vector<BifRecord> records;   ///< one per batch, in order
+};
+
+/// Forgets `ids` from `data` in sequential batches of options.batch_size (in the order given),
+/// updating `posterior` in place; n shrinks after each batch. Unknown or repeated ids are an
+/// error raised before anything changes.
+ViBifResult vi_bif_forget(Model& model, GaussianPosteriorImpl& posterior, const data::Dataset& data,
+                          const torch::Tensor& ids, const ViBifOptions& options,
+                          const ExpectedLogLikelihood& closed_form = nullptr);
+
+}  // namespace unlearn::bif

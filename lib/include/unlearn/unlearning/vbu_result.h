@@ -1,0 +1,61 @@
+#pragma once
+// What a variational-Bayesian-unlearning call (EUBO, reverse KL, closed-form reverse KL)
+// returns: one report per λ and the batched posterior they were trained in.
+//
+//   auto result = unlearn::eubo_unlearn(model, *q_full, erased, unlearn::EuboOptions().lambdas({1e-5, 0}));
+//   for (const auto& run : result.runs) fmt::print("{} {} {}\n", run.lambda, run.objective, run.fraction_inside);
+//   nlohmann::json j = result;   // reports only (no tensors)
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "unlearn/posterior/gaussian.h"
+
+namespace unlearn {
+
+/// One λ of a (batched) unlearning call.
+struct VbuRun {
+  double lambda = 0.0;
+  /// The objective, averaged over the last report window (the last `report_every` steps; the
+  /// single pass of the closed form). EUBO: the EUBO estimate (minimised). Reverse KL:
+  /// Σ_s w̄_s log q_v(θ_s) (maximised).
+  double objective = 0.0;
+  /// Fraction of the samples inside the λ region {log q(θ|D) − log q(mode|D) > ln λ}, averaged
+  /// like the objective. EUBO: samples of q_u; reverse KL: samples of q(θ|D).
+  double fraction_inside = 0.0;
+  /// Reverse KL only: effective sample size (Σw)²/Σw² of the self-normalised weights (per step,
+  /// averaged like the objective; over all samples for the closed form). Absent for EUBO.
+  std::optional<double> effective_sample_size;
+  /// Wall time of the whole batched call this run was part of (all λ together: the time it
+  /// took to get this run's answer).
+  double seconds = 0.0;
+  /// Optimiser steps taken (0 for the closed form).
+  int64_t steps = 0;
+  /// The objective averaged over each report window, in order (one entry for the closed form).
+  std::vector<double> objective_trace;
+  /// This run's unlearned posterior, without a run dimension.
+  std::shared_ptr<GaussianPosteriorImpl> posterior;
+};
+
+struct VbuResult {
+  /// "eubo", "rkl" or "rkl_closed".
+  std::string method;
+  /// All runs in one posterior with a leading run dimension R = number of λ, in λ order.
+  std::shared_ptr<GaussianPosteriorImpl> posterior;
+  std::vector<VbuRun> runs;
+  double seconds = 0.0;
+  int64_t steps = 0;
+  /// True when the optional convergence stop ended the call before the step budget.
+  bool converged = false;
+};
+
+/// JSON of the reports (no tensors): {"lambda", "objective", "fraction_inside",
+/// "effective_sample_size" (null for EUBO), "seconds", "steps", "objective_trace"}.
+void to_json(nlohmann::json& j, const VbuRun& run);
+/// {"method", "seconds", "steps", "converged", "runs": [...]}.
+void to_json(nlohmann::json& j, const VbuResult& result);
+
+}  // namespace unlearn

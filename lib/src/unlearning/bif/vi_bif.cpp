@@ -1,0 +1,184 @@
+#include "unlearn/unlearning/bif/vi_bif.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+#include <memory>
+#include <utility>
+
+#include "unlearn/data/sampler.h"
+
+namespace unlearn::bif {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void check_energy_options(const ViEnergyOptions& o) {
+  TORCH_CHECK(o.mc_samples() >= 1, "VI-BIF: mc_samples = ", o.mc_samples(), " must be >= 1");
+  TORCH_CHECK(o.hvp_batch_size() >= 0, "VI-BIF: hvp_batch_size = ", o.hvp_batch_size(),
+              " must be >= 0 (0 = full data)");
+}
+
+}  // namespace
+
+FlatParameters variational_parameters(GaussianPosteriorImpl& posterior) {
+  TORCH_CHECK(posterior.runs() == 0, "VI-BIF: posteriors with runs (R = ", posterior.runs(),
+              ") are not supported; select_run first");
+  if (auto* full = dynamic_cast<FullRankGaussianImpl*>(&posterior)) {
+    const int64_t p = full->dim();
+    auto mask = torch::ones({p, p}, torch::TensorOptions().dtype(torch::kBool)).tril();
+    return FlatParameters({full->loc(), full->raw_tril()}, {torch::Tensor(), mask});
+  }
+  if (auto* mf = dynamic_cast<MeanFieldGaussianImpl*>(&posterior)) {
+    return FlatParameters({mf->loc(), mf->rho()});
+  }
+  return FlatParameters(posterior.parameters());
+}
+
+// ---- ViEnergy ----------------------------------------------------------------------------------
+
+ViEnergy::ViEnergy(Model& model, GaussianPosteriorImpl& posterior, const ViEnergyOptions& options,
+                   ExpectedLogLikelihood closed_form)
+    : model_(&model),
+      posterior_(&posterior),
+      options_(options),
+      closed_form_(std::move(closed_form)),
+      gamma_(variational_parameters(posterior)) {
+  check_energy_options(options_);
+  TORCH_CHECK(posterior.dim() == model.num_params(), "VI-BIF: the posterior has ",
+              posterior.dim(), " dimensions, the model ", model.num_params(), " parameters");
+}
+
+void ViEnergy::draw_noise(torch::Generator& gen) {
+  const int64_t s = options_.mc_samples();
+  const int64_t p = posterior_->dim();
+  auto opts = posterior_->loc().options().requires_grad(false);
+  auto noise = torch::randn({s, p}, gen, opts);
+  if (options_.moment_matched_noise()) {
+    TORCH_CHECK(s > p, "VI-BIF: moment_matched_noise needs mc_samples > P, got mc_samples = ", s,
+                " and P = ", p);
+    auto centred = noise - noise.mean(0, /*keepdim=*/true);
+    auto second = torch::matmul(centred.t(), centred) / static_cast<double>(s);
+    auto chol = torch::linalg_cholesky(second);
+    // noise = centred L⁻ᵀ, so that noiseᵀ noise / S = L⁻¹ C L⁻ᵀ = I exactly.
+    noise = torch::linalg_solve_triangular(chol, centred.t(), /*upper=*/false).t().contiguous();
+  }
+  noise_ = noise;
+}
+
+void ViEnergy::set_noise(torch::Tensor noise) {
+  TORCH_CHECK(noise.dim() == 2 && noise.size(1) == posterior_->dim(), "VI-BIF: noise must be [S, ",
+              posterior_->dim(), "], got ", noise.sizes());
+  noise_ = std::move(noise);
+}
+
+torch::Tensor ViEnergy::kl() const {
+  if (auto prior = model_->gaussian_prior()) return posterior_->kl_divergence(*prior);
+  TORCH_CHECK(noise_.defined(), "VI-BIF: draw_noise before evaluating the energy");
+  auto theta = posterior_->transform(noise_);
+  return -posterior_->entropy() - model_->log_prior(theta).mean();
+}
+
+torch::Tensor ViEnergy::h(const data::Batch& batch) const {
+  if (closed_form_) {
+    auto ell = closed_form_(*posterior_, batch);
+    TORCH_CHECK(ell.dim() == 1 && ell.size(0) == batch.size(),
+                "VI-BIF: the closed-form expected log-likelihood must be [", batch.size(),
+                "], got ", ell.sizes());
+    return -ell;
+  }
+  TORCH_CHECK(noise_.defined(), "VI-BIF: draw_noise before evaluating the energy");
+  auto theta = posterior_->transform(noise_);                // [S, P]
+  return -model_->log_likelihood(theta, batch).mean(0);      // [B]
+}
+
+torch::Tensor ViEnergy::energy(const data::Batch& batch, int64_t n) const {
+  TORCH_CHECK(batch.size() >= 1, "VI-BIF: empty batch");
+  TORCH_CHECK(n >= batch.size(), "VI-BIF: n = ", n, " is smaller than the batch (", batch.size(),
+              ")");
+  const double scale = static_cast<double>(n) / static_cast<double>(batch.size());
+  return kl() + scale * h(batch).sum();
+}
+
+EnergyFn ViEnergy::energy_fn(const data::Dataset& data, uint64_t seed) const {
+  TORCH_CHECK(data.size() >= 1, "VI-BIF: the energy needs a non-empty data set");
+  std::shared_ptr<data::MinibatchSampler> sampler;
+  const int64_t bs = options_.hvp_batch_size();
+  if (bs > 0 && bs < data.size()) {
+    sampler = std::make_shared<data::MinibatchSampler>(data, data::MinibatchSamplerOptions(bs), seed);
+  }
+  return [this, data, sampler](int64_t term) {
+    if (term == kFullHessian || !sampler) return energy(data.batch(), data.size());
+    return energy(sampler->next(), data.size());
+  };
+}
+
+// ---- the step ----------------------------------------------------------------------------------
+
+BifStep vi_bif_step(Model& model, GaussianPosteriorImpl& posterior, const data::Dataset& current,
+                    const data::Batch& removed, const ViBifOptions& options, torch::Generator& gen,
+                    const ExpectedLogLikelihood& closed_form) {
+  TORCH_CHECK(options.lissa_c() >= 0, "VI-BIF: lissa_c = ", options.lissa_c(), " must be >= 0");
+  TORCH_CHECK(removed.size() >= 1, "VI-BIF: the removal batch is empty");
+  TORCH_CHECK(current.size() > removed.size(), "VI-BIF: removing ", removed.size(),
+              " points from a set of ", current.size(), " leaves nothing");
+  current.positions_of(removed.ids);  // every removed id must still be in the set
+
+  ViEnergy energy(model, posterior, options.energy(), closed_form);
+  energy.draw_noise(gen);
+  const auto seed = static_cast<uint64_t>(
+      torch::randint(std::numeric_limits<int64_t>::max(), {1}, gen, torch::kLong).item<int64_t>());
+
+  BifStep step;
+  {
+    torch::AutoGradMode grad_mode(true);
+    step.gradient = energy.gamma().gradient(energy.h(removed).sum()).detach();
+  }
+  InverseHvpOptions solver = options.solver();
+  if (options.lissa_c() > 0) {
+    solver.lissa().scale(options.lissa_c() / static_cast<double>(current.size()));
+  }
+  step.solve = solve_inverse_hvp(energy.energy_fn(current, seed), energy.gamma(), step.gradient,
+                                 solver);
+  energy.gamma().add_(step.solve.solution);
+  return step;
+}
+
+ViBifResult vi_bif_forget(Model& model, GaussianPosteriorImpl& posterior, const data::Dataset& data,
+                          const torch::Tensor& ids, const ViBifOptions& options,
+                          const ExpectedLogLikelihood& closed_form) {
+  TORCH_CHECK(options.batch_size() >= 1, "VI-BIF: batch_size = ", options.batch_size(),
+              " must be >= 1");
+  TORCH_CHECK(options.lissa_c() >= 0, "VI-BIF: lissa_c = ", options.lissa_c(), " must be >= 0");
+  check_energy_options(options.energy());
+  auto all = ids.to(torch::kCPU, torch::kLong).reshape({-1});
+  data.positions_of(all);  // unknown or repeated ids: error before anything changes
+  TORCH_CHECK(all.size(0) < data.size(), "VI-BIF: erasing all ", data.size(),
+              " points leaves nothing");
+
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(options.seed());
+  ViBifResult result;
+  data::Dataset current = data;
+  const int64_t k = all.size(0);
+  for (int64_t start = 0; start < k; start += options.batch_size()) {
+    const auto t0 = Clock::now();
+    auto batch_ids = all.narrow(0, start, std::min(options.batch_size(), k - start));
+    auto removed = current.subset(batch_ids);
+    auto step = vi_bif_step(model, posterior, current, removed.batch(), options, gen, closed_form);
+    BifRecord record;
+    record.ids = batch_ids.clone();
+    record.n_before = current.size();
+    record.residual = step.solve.residual;
+    record.iterations = step.solve.iterations;
+    record.solver = to_string(options.solver().kind());
+    current = current.erase(batch_ids);
+    record.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    result.records.push_back(std::move(record));
+  }
+  result.remaining = current;
+  return result;
+}
+
+}  // namespace unlearn::bif

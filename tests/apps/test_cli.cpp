@@ -1,0 +1,198 @@
+// End-to-end tests of the real `unlearn` binary: train -> forget -> export on tiny configs,
+// resume after kill -9, and bad input that must exit 2 and leave the run directory untouched.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+namespace fs = std::filesystem;
+
+struct Result {
+  int rc;
+  std::string out;
+};
+
+Result run(const std::string& args) {
+  std::string cmd = std::string(UNLEARN_BINARY) + " " + args + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
+  int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+/// Every file of a directory with its bytes: "byte-identical before and after".
+std::map<std::string, std::string> snapshot(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) files[fs::relative(e.path(), dir).string()] = slurp(e.path());
+  return files;
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("unlearn_cli_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  fs::path write_config(const std::string& name, const nlohmann::json& j) {
+    auto p = dir_ / name;
+    std::ofstream(p) << j.dump(2);
+    return p;
+  }
+  static nlohmann::json exact_config() {
+    return {{"seed", 3},
+            {"data", {{"kind", "synthetic_regression"}, {"n", 60}, {"features", 3}}},
+            {"model", {{"kind", "linear_regression"}, {"noise_std", 0.5}}},
+            {"train", {{"method", "exact"}}}};
+  }
+  static nlohmann::json vi_config(int steps) {
+    auto j = exact_config();
+    j["train"] = {{"method", "vi"}, {"steps", steps}, {"num_samples", 64}, {"lr", 0.02},
+                  {"checkpoint_every", 100}};
+    return j;
+  }
+  fs::path dir_;
+};
+
+TEST_F(Cli, TrainForgetExportExact) {
+  auto cfg = write_config("exact.json", exact_config());
+  auto run_dir = dir_ / "run";
+  auto r = run("train " + cfg.string() + " --out " + run_dir.string());
+  ASSERT_EQ(r.rc, 0) << r.out;
+  r = run("forget " + run_dir.string() + " --ids 3,17,42 --method exact");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("generation 1"), std::string::npos) << r.out;
+  r = run("forget " + run_dir.string() + " --ids 5 --method retrain --quiet");
+  ASSERT_EQ(r.rc, 0) << r.out;
+
+  // The audit log has one line per request with the certificate: exact unlearning on a
+  // conjugate model is exact to rounding.
+  std::ifstream audit(run_dir / "audit.jsonl");
+  std::string line;
+  std::vector<nlohmann::json> records;
+  while (std::getline(audit, line)) records.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0]["ids"], nlohmann::json({3, 17, 42}));
+  EXPECT_EQ(records[0]["method"], "exact");
+  EXPECT_LT(records[0]["certificate"]["kl_to_exact_retrain"].get<double>(), 1e-9);
+
+  r = run("export " + run_dir.string());
+  ASSERT_EQ(r.rc, 0) << r.out;
+  auto ex = nlohmann::json::parse(r.out);
+  EXPECT_EQ(ex["generation"], 2);
+  EXPECT_EQ(ex["erased_ids"], nlohmann::json({3, 17, 42, 5}));
+  EXPECT_EQ(ex["trained_ids"].size(), 56u);
+  EXPECT_EQ(ex["mean"].size(), 3u);
+  auto g0 = nlohmann::json::parse(run("export " + run_dir.string() + " --generation 0").out);
+  EXPECT_EQ(g0["trained_ids"].size(), 60u);
+  EXPECT_NE(g0["mean"], ex["mean"]);
+}
+
+TEST_F(Cli, ViTrainingResumesBitIdenticallyAfterKill) {
+  auto cfg = write_config("vi.json", vi_config(3000));
+  auto a = dir_ / "a", b = dir_ / "b";
+  ASSERT_EQ(run("train " + cfg.string() + " --out " + a.string() + " --quiet").rc, 0);
+  // Start the same run and kill -9 it as soon as its first periodic checkpoint (step 100 of
+  // 3000, about 1 s of work) is on disk; then resume.
+  std::string cmd = "(" + std::string(UNLEARN_BINARY) + " train " + cfg.string() + " --out " +
+                    b.string() + " --quiet & pid=$!; while [ ! -f " + (b / "gen-0000.ckpt").string() +
+                    " ] && kill -0 $pid; do sleep 0.01; done; kill -9 $pid; wait $pid) >/dev/null 2>&1";
+  ASSERT_NE(std::system(cmd.c_str()), -1);
+  auto r = run("train --resume " + b.string() + " --print-every 1000");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("resuming at step"), std::string::npos)
+      << "the kill did not interrupt the run; output: " << r.out;
+  auto ea = run("export " + a.string()), eb = run("export " + b.string());
+  ASSERT_EQ(ea.rc, 0);
+  EXPECT_EQ(ea.out, eb.out);
+}
+
+TEST_F(Cli, BadConfigsExitTwoNamingTheProblem) {
+  auto check = [&](const std::string& name, const std::string& text, const std::string& needle) {
+    auto p = dir_ / name;
+    std::ofstream(p) << text;
+    auto out_dir = dir_ / ("out_" + name);
+    auto r = run("train " + p.string() + " --out " + out_dir.string());
+    EXPECT_EQ(r.rc, 2) << name << ": " << r.out;
+    EXPECT_NE(r.out.find(needle), std::string::npos) << name << ": " << r.out;
+    EXPECT_FALSE(fs::exists(out_dir)) << name << ": nothing may be written";
+  };
+  auto j = exact_config();
+  check("malformed.json", "{\"seed\": 1,,}", "malformed.json");
+  j = exact_config();
+  j["model"]["noise_stdd"] = 1.0;
+  check("unknown_key.json", j.dump(), "noise_stdd");
+  j = exact_config();
+  j["model"]["noise_std"] = "big";
+  check("wrong_type.json", j.dump(), "model.noise_std");
+  j = exact_config();
+  j["model"]["noise_std"] = -1.0;
+  check("out_of_range.json", j.dump(), "must be > 0");
+  j = exact_config();
+  j["data"] = {{"kind", "csv"}, {"path", "no/such/file.csv"}, {"features", {"x1"}}, {"label", "y"}};
+  check("missing_data.json", j.dump(), "no/such/file.csv");
+}
+
+TEST_F(Cli, BadRequestsExitTwoAndChangeNothing) {
+  auto cfg = write_config("exact.json", exact_config());
+  auto run_dir = dir_ / "run";
+  ASSERT_EQ(run("train " + cfg.string() + " --out " + run_dir.string()).rc, 0);
+  ASSERT_EQ(run("forget " + run_dir.string() + " --ids 7 --quiet").rc, 0);
+  auto before = snapshot(run_dir);
+  auto expect_rejected = [&](const std::string& args, const std::string& needle) {
+    auto r = run(args);
+    EXPECT_EQ(r.rc, 2) << args << ": " << r.out;
+    EXPECT_NE(r.out.find(needle), std::string::npos) << args << ": " << r.out;
+    EXPECT_EQ(snapshot(run_dir), before) << args << ": the run directory changed";
+  };
+  expect_rejected("forget " + run_dir.string() + " --ids 1,999", "unknown ids: [999]");
+  expect_rejected("forget " + run_dir.string() + " --ids 2,2", "duplicate ids");
+  expect_rejected("forget " + run_dir.string() + " --ids 7", "already erased ids: [7]");
+  expect_rejected("forget " + run_dir.string() + " --ids x", "'x' is not an integer id");
+  expect_rejected("forget " + (dir_ / "nowhere").string() + " --ids 1", "does not exist");
+
+  // A truncated or corrupted newest generation is reported, and nothing is written.
+  auto gen1 = run_dir / "gen-0001.ckpt";
+  auto bytes = slurp(gen1);
+  std::ofstream(gen1, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() / 2);
+  before = snapshot(run_dir);
+  expect_rejected("forget " + run_dir.string() + " --ids 1", "gen-0001.ckpt");
+  auto corrupted = bytes;
+  corrupted[corrupted.size() / 2] ^= 0x5a;
+  std::ofstream(gen1, std::ios::binary | std::ios::trunc) << corrupted;
+  before = snapshot(run_dir);
+  expect_rejected("forget " + run_dir.string() + " --ids 1", "gen-0001.ckpt");
+  std::ofstream(gen1, std::ios::binary | std::ios::trunc) << bytes;
+
+  // A run directory whose checkpoints belong to a different model.
+  auto j = exact_config();
+  j["model"]["prior_std"] = 3.0;
+  std::ofstream(run_dir / "config.json", std::ios::trunc) << j.dump();
+  before = snapshot(run_dir);
+  expect_rejected("forget " + run_dir.string() + " --ids 1", "architecture");
+}
+
+}  // namespace
