@@ -10,7 +10,9 @@
 #include <torch/torch.h>
 
 #include "commands.h"
+#include "unlearn/inference/bench.h"
 #include "unlearn/posterior/gaussian.h"
+#include "unlearn/unlearning/bench.h"
 
 namespace unlearn::app {
 namespace {
@@ -76,16 +78,27 @@ void run_bench(bool as_json) {
   report["blas"] = loaded_blas();
   report["torch_threads"] = at::get_num_threads();
   report["linear_algebra"] = bench_linear_algebra();
+  report["inference"] = inference::bench_inference();
+  report["unlearning"] = bench_unlearning();
   if (as_json) {
     std::cout << report.dump(2) << std::endl;
     return;
   }
   fmt::print("BLAS: {}\ntorch threads: {}\n", report["blas"].get<std::string>(),
              report["torch_threads"].get<int>());
-  for (auto& [group, values] : report.items()) {
-    if (!values.is_object()) continue;
+  // Every number in the report, flattened to "group.name value" lines (lists are per-repeat
+  // timings and are summarised by their min/median siblings).
+  std::function<void(const std::string&, const nlohmann::json&)> print = [&](const std::string& prefix,
+                                                                              const nlohmann::json& j) {
+    for (auto& [name, v] : j.items()) {
+      if (v.is_object()) print(prefix + name + ".", v);
+      else if (v.is_number_float()) fmt::print("  {:<48} {:>12.4g}\n", prefix + name, v.get<double>());
+      else if (v.is_number() || v.is_string()) fmt::print("  {:<48} {:>12}\n", prefix + name, v.dump());
+    }
+  };
+  for (const char* group : {"linear_algebra", "inference", "unlearning"}) {
     fmt::print("[{}]\n", group);
-    for (auto& [name, v] : values.items()) fmt::print("  {:<32} {:>12.1f}\n", name, v.get<double>());
+    print("", report[group]);
   }
 }
 

@@ -13,5 +13,6 @@ void add_bench_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_forget_command(CLI::App& app);
 void add_export_command(CLI::App& app);
+void add_experiment_command(CLI::App& app);
 
 }  // namespace unlearn::app

@@ -6,6 +6,8 @@
 #include <torch/torch.h>
 
 #include "commands.h"
+#include "experiments/experiments.h"
+#include "unlearn/io/json_config.h"
 #include "linear_regression/linear_regression.h"
 #include "unlearn/data/dataset.h"
 #include "unlearn/data/split.h"
@@ -16,6 +18,8 @@ namespace unlearn::app {
 namespace {
 
 struct DemoOptions {
+  std::string out = "out/demo";
+  bool conjugate_only = false;
   int64_t n = 500;
   int64_t features = 4;
   double erase_fraction = 0.1;
@@ -33,7 +37,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-void run_demo(const DemoOptions& o) {
+void run_conjugate_demo(const DemoOptions& o) {
   auto gen = at::detail::createCPUGenerator(o.seed);
   auto model_options = models::LinearRegressionOptions(o.features).noise_std(0.5).prior_std(1.0);
   models::LinearRegression model(model_options);
@@ -90,15 +94,36 @@ void run_demo(const DemoOptions& o) {
              retrain_s);
 }
 
+/// The small moons study: configs/moons_vbu_small.json (3 000 steps instead of 30 000).
+void run_moons_demo(const DemoOptions& o) {
+  namespace fs = std::filesystem;
+  fs::path config = "configs/moons_vbu_small.json";
+  if (!fs::exists(config)) config = fs::path(UNLEARN_SOURCE_DIR) / config;
+  fmt::print("\n=== sparse GP classification on moons: erase the 20 points with the largest x1 ===\n"
+             "(config {}, results in {}; the paper-scale study is configs/moons_vbu.json)\n\n",
+             config.string(), o.out);
+  auto t0 = std::chrono::steady_clock::now();
+  run_vbu_experiment(io::parse_json_file(config), ExperimentContext{o.out, config.parent_path().parent_path(), false});
+  fmt::print("demo study took {:.1f} s\n", seconds_since(t0));
+}
+
+void run_demo(const DemoOptions& o) {
+  fmt::print("=== exact unlearning on a conjugate model (the ground truth) ===\n");
+  run_conjugate_demo(o);
+  if (!o.conjugate_only) run_moons_demo(o);
+}
+
 }  // namespace
 
 void add_demo_command(CLI::App& app) {
   auto opts = std::make_shared<DemoOptions>();
   auto* cmd = app.add_subcommand(
-      "demo", "Train -> erase 10% by id -> unlearn -> compare to retrain, on a small model");
+      "demo", "Train -> erase by id -> unlearn -> compare to retrain: exact on a conjugate model, then a small moons study");
   cmd->add_option("--n", opts->n, "number of training points")->check(CLI::Range(20, 1000000));
   cmd->add_option("--features", opts->features, "number of weights")->check(CLI::Range(1, 1000));
   cmd->add_option("--seed", opts->seed, "random seed");
+  cmd->add_option("--out", opts->out, "where the moons study writes results.csv and plots");
+  cmd->add_flag("--conjugate-only", opts->conjugate_only, "only the exact linear-regression part");
   cmd->callback([opts] { run_demo(*opts); });
 }
 

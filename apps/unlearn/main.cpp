@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   unlearn::app::add_train_command(app);
   unlearn::app::add_forget_command(app);
   unlearn::app::add_export_command(app);
+  unlearn::app::add_experiment_command(app);
   unlearn::app::add_bench_command(app);
   try {
     app.parse(argc, argv);

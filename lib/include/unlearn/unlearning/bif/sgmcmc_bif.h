@@ -1,0 +1,79 @@
+#pragma once
+// Bayesian inference forgetting for SG-MCMC chains (DESIGN.md §4 BIF, SG-MCMC; Fu, He & Tao,
+// ICLR 2022).
+//
+// θ = the chain state. For each removal batch S′ the chain keeps running on the set S that still
+// contains S′ for samp_T (sample_steps) sampler steps, with the step size frozen at the last value
+// used in training. Over those chain states θ_1..θ_J it averages
+//   ∇h = (1/J) Σ_j Σ_{z∈S′} −∇ log p(z | θ_j)           (h summed over S′, no 1/n)
+//   H  = (1/J) Σ_j ∇²U_S(θ_j),  U_S = −log p(θ) − (n/|b|) Σ_{z∈b} log p(z | θ)   (full-data scaled)
+// solves Δ = H⁻¹ ∇h with the selected inverse-HVP solver, and applies θ ← θ + Δ to the chain state
+// AND to every sample in the bank. S′ is dropped (n updated) after the step. The forgetting steps'
+// own states are not offered to the bank: the bank stays the (corrected) training samples.
+//
+//   SgmcmcBifOptions opts;
+//   opts.batch_size(4).solver(InverseHvpOptions().kind(SolverKind::kDense)).seed(3);
+//   auto result = sgmcmc_bif_forget(chain, train, erased_ids, opts);  // chain + bank updated
+//   // result.remaining: train without the ids; result.records: one BifRecord per batch
+#include <cstdint>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "unlearn/data/dataset.h"
+#include "unlearn/inference/sgmcmc.h"
+#include "unlearn/unlearning/bif/inverse_hvp.h"
+#include "unlearn/unlearning/bif/vi_bif.h"
+
+namespace unlearn::bif {
+
+struct SgmcmcBifOptions {
+  TORCH_ARG(InverseHvpOptions, solver) = {};
+  /// Removal batch size |S′| (>= 1): the erased ids are forgotten in sequential batches.
+  TORCH_ARG(int64_t, batch_size) = 4;
+  /// samp_T (>= 1): sampler steps per removal batch over which ∇h and H are averaged.
+  TORCH_ARG(int64_t, sample_steps) = 5;
+  /// Minibatch of those sampler steps; -1 = the chain's training batch size; 0 = full data.
+  TORCH_ARG(int64_t, minibatch_size) = -1;
+  /// Minibatch of each LiSSA term's Hessian estimate (a fresh one per term); 0 = full data.
+  /// CG, the dense solve and residuals always use the full current set.
+  TORCH_ARG(int64_t, hvp_batch_size) = 0;
+  /// > 0: LiSSA's scale is s = lissa_c / n for every batch (the papers: c = 1 for the GMM);
+  /// 0 keeps solver.lissa.scale as given.
+  TORCH_ARG(double, lissa_c) = 0.0;
+  /// Seeds the forgetting steps' minibatches and noise, and the LiSSA minibatches.
+  TORCH_ARG(uint64_t, seed) = 0;
+};
+
+/// The chain a forgetting step acts on: state, SGHMC velocity, and the frozen sampler settings.
+struct SgmcmcChainState {
+  torch::Tensor theta;     ///< [P], detached
+  torch::Tensor velocity;  ///< [P] for SGHMC, undefined for SGLD
+  double step_size = 0.0;  ///< η, frozen during forgetting
+  double friction = 1.0;   ///< SGHMC's α (unused by SGLD)
+  double temperature = 1.0;
+  bool sghmc = false;
+};
+
+/// The state of a trained chain: θ, its velocity (SGHMC) and η = the last step size it used.
+SgmcmcChainState chain_state_of(inference::SGMCMCTrainer& chain);
+
+/// One forgetting step on `state` (θ and velocity advanced by samp_T steps, then corrected) and on
+/// `samples` [m, P] (corrected in place; may be undefined). `current` still contains `removed`.
+/// Draws minibatches and noise from gen.
+BifStep sgmcmc_bif_step(Model& model, SgmcmcChainState& state, torch::Tensor& samples,
+                        const data::Dataset& current, const data::Batch& removed,
+                        const SgmcmcBifOptions& options, torch::Generator& gen);
+
+struct SgmcmcBifResult {
+  data::Dataset remaining;         ///< data without the erased ids
+  std::vector<BifRecord> records;  ///< one per batch, in order
+};
+
+/// Forgets `ids` from `data` (the chain's training set) in sequential batches, updating the
+/// trainer's θ (and SGHMC velocity) and every sample in its bank in place. Unknown or repeated ids
+/// are an error raised before anything changes.
+SgmcmcBifResult sgmcmc_bif_forget(inference::SGMCMCTrainer& chain, const data::Dataset& data,
+                                  const torch::Tensor& ids, const SgmcmcBifOptions& options);
+
+}  // namespace unlearn::bif

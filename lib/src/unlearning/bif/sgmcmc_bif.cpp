@@ -1,0 +1,197 @@
+#include "unlearn/unlearning/bif/sgmcmc_bif.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <utility>
+
+#include "unlearn/inference/sghmc.h"
+#include "unlearn/inference/sgld.h"
+
+namespace unlearn::bif {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void check_options(const SgmcmcBifOptions& o) {
+  TORCH_CHECK(o.batch_size() >= 1, "SGMCMC-BIF: batch_size = ", o.batch_size(), " must be >= 1");
+  TORCH_CHECK(o.sample_steps() >= 1, "SGMCMC-BIF: sample_steps = ", o.sample_steps(), " must be >= 1");
+  TORCH_CHECK(o.minibatch_size() >= -1, "SGMCMC-BIF: minibatch_size = ", o.minibatch_size(),
+              " must be >= 0 (0 = full data) or -1 (the chain's batch size)");
+  TORCH_CHECK(o.hvp_batch_size() >= 0, "SGMCMC-BIF: hvp_batch_size = ", o.hvp_batch_size(),
+              " must be >= 0 (0 = full data)");
+  TORCH_CHECK(o.lissa_c() >= 0, "SGMCMC-BIF: lissa_c = ", o.lissa_c(), " must be >= 0");
+}
+
+// `size` rows of `data` drawn without replacement (all rows when size is 0 or >= n).
+data::Batch random_batch(const data::Dataset& data, int64_t size, torch::Generator& gen) {
+  const int64_t n = data.size();
+  if (size <= 0 || size >= n) return data.batch();
+  auto pos = torch::randperm(n, gen, torch::TensorOptions().dtype(torch::kLong)).narrow(0, 0, size);
+  pos = pos.to(data.device());
+  return {data.x().index_select(0, pos), data.y().index_select(0, pos), data.ids().index_select(0, pos)};
+}
+
+// Σ_rows U over chain states: −Σ_j log p(θ_j) − scale Σ_j Σ_b log p(z_b | θ_j), θ_j = rows of theta.
+torch::Tensor energy_sum(Model& model, const torch::Tensor& theta, const data::Batch& batch, double scale) {
+  auto ll = model.log_likelihood(theta, batch);  // [J, B]
+  auto lp = model.log_prior(theta);              // [J]
+  return -(lp.sum() + scale * ll.sum());
+}
+
+}  // namespace
+
+SgmcmcChainState chain_state_of(inference::SGMCMCTrainer& chain) {
+  SgmcmcChainState s;
+  s.theta = chain.theta().detach().clone();
+  s.temperature = chain.options().temperature();
+  auto& opt = chain.optimizer();
+  if (auto* sgld = dynamic_cast<inference::SGLD*>(&opt)) {
+    const auto& o = static_cast<const inference::SGLDOptions&>(sgld->param_groups().at(0).options());
+    const int64_t t = sgld->step_count(chain.theta());
+    s.step_size = o.step_size(std::max<int64_t>(t - 1, 0));
+    s.temperature = o.temperature();
+    s.sghmc = false;
+  } else {
+    auto& sghmc = dynamic_cast<inference::SGHMC&>(opt);
+    const auto& o = static_cast<const inference::SGHMCOptions&>(sghmc.param_groups().at(0).options());
+    const int64_t t = sghmc.step_count(chain.theta());
+    s.step_size = o.step_size(std::max<int64_t>(t - 1, 0));
+    s.friction = o.friction();
+    s.temperature = o.temperature();
+    s.velocity = sghmc.velocity(chain.theta()).detach().clone();
+    s.sghmc = true;
+  }
+  return s;
+}
+
+BifStep sgmcmc_bif_step(Model& model, SgmcmcChainState& state, torch::Tensor& samples,
+                        const data::Dataset& current, const data::Batch& removed,
+                        const SgmcmcBifOptions& options, torch::Generator& gen) {
+  check_options(options);
+  const int64_t p = model.num_params();
+  TORCH_CHECK(state.theta.defined() && state.theta.dim() == 1 && state.theta.size(0) == p,
+              "SGMCMC-BIF: the chain state must be [", p, "]");
+  TORCH_CHECK(state.step_size > 0, "SGMCMC-BIF: the frozen step size ", state.step_size, " must be > 0");
+  TORCH_CHECK(removed.size() >= 1, "SGMCMC-BIF: the removal batch is empty");
+  TORCH_CHECK(current.size() > removed.size(), "SGMCMC-BIF: removing ", removed.size(), " of ",
+              current.size(), " points leaves nothing");
+  const int64_t n = current.size();
+  const int64_t J = options.sample_steps();
+  const double eta = state.step_size;
+  if (state.sghmc && !state.velocity.defined()) state.velocity = torch::zeros_like(state.theta);
+
+  // 1. samp_T sampler steps on the set that still contains S′, keeping every state.
+  std::vector<torch::Tensor> states;
+  states.reserve(static_cast<size_t>(J));
+  for (int64_t j = 0; j < J; ++j) {
+    auto batch = random_batch(current, options.minibatch_size(), gen);
+    const double scale = static_cast<double>(n) / static_cast<double>(batch.size());
+    auto theta = state.theta.detach().clone().requires_grad_(true);
+    auto u = energy_sum(model, theta.unsqueeze(0), batch, scale);
+    auto grad = torch::autograd::grad({u}, {theta})[0].detach();
+    auto noise = torch::randn(state.theta.sizes(), gen, state.theta.options().device(torch::kCPU))
+                     .to(state.theta.device());
+    torch::NoGradGuard no_grad;
+    if (state.sghmc) {
+      state.velocity = state.velocity - eta * grad - state.friction * state.velocity +
+                       std::sqrt(2.0 * state.friction * eta * state.temperature) * noise;
+      state.theta = state.theta + state.velocity;
+    } else {
+      state.theta = state.theta - eta * grad + std::sqrt(2.0 * eta * state.temperature) * noise;
+    }
+    states.push_back(state.theta.detach().clone());
+  }
+  auto thetas = torch::stack(states);  // [J, P]
+
+  // 2. ∇h = (1/J) Σ_j Σ_{z∈S′} −∇ log p(z | θ_j) and H = (1/J) Σ_j ∇²U_S(θ_j), both as functions of
+  //    a common displacement x (at 0) of every chain state.
+  auto x = torch::zeros({p}, state.theta.options()).requires_grad_(true);
+  FlatParameters params({x});
+  torch::Tensor gradient;
+  {
+    auto h = -model.log_likelihood(thetas + x, removed).sum() / static_cast<double>(J);
+    gradient = params.gradient(h);
+  }
+  const auto term_seed = static_cast<uint64_t>(
+      torch::randint(0, std::numeric_limits<int32_t>::max(), {1}, gen, torch::TensorOptions().dtype(torch::kLong))
+          .item<int64_t>());
+  auto term_gen = std::make_shared<torch::Generator>(at::make_generator<at::CPUGeneratorImpl>(term_seed));
+  const auto full = current.batch();
+  const int64_t hvp_batch = options.hvp_batch_size();
+  EnergyFn energy = [&model, thetas, x, full, current, hvp_batch, term_gen, n, J](int64_t term) {
+    if (term == kFullHessian || hvp_batch <= 0 || hvp_batch >= n) {
+      return energy_sum(model, thetas + x, full, 1.0) / static_cast<double>(J);
+    }
+    auto b = random_batch(current, hvp_batch, *term_gen);
+    return energy_sum(model, thetas + x, b, static_cast<double>(n) / static_cast<double>(hvp_batch)) /
+           static_cast<double>(J);
+  };
+  InverseHvpOptions solver = options.solver();
+  if (options.lissa_c() > 0) solver.lissa().scale(options.lissa_c() / static_cast<double>(n));
+  BifStep step;
+  step.gradient = gradient;
+  step.solve = solve_inverse_hvp(energy, params, gradient, solver);
+
+  // 3. θ ← θ + H⁻¹ ∇h on the chain state and every stored sample.
+  torch::NoGradGuard no_grad;
+  auto delta = step.solve.solution.detach().to(state.theta.dtype());
+  state.theta = state.theta + delta;
+  if (samples.defined() && samples.numel() > 0) {
+    samples = samples + delta.reshape({1, p}).to(samples.dtype());
+  }
+  return step;
+}
+
+SgmcmcBifResult sgmcmc_bif_forget(inference::SGMCMCTrainer& chain, const data::Dataset& data,
+                                  const torch::Tensor& ids, const SgmcmcBifOptions& options) {
+  check_options(options);
+  auto all = ids.to(torch::kCPU, torch::kLong).reshape({-1});
+  data.positions_of(all);  // unknown or repeated ids: error before anything changes
+  TORCH_CHECK(all.size(0) < data.size(), "SGMCMC-BIF: erasing all ", data.size(), " points leaves nothing");
+
+  SgmcmcBifOptions opts = options;
+  if (opts.minibatch_size() < 0) opts.minibatch_size(chain.options().batch_size());
+  auto state = chain_state_of(chain);
+  torch::Tensor samples;
+  if (!chain.bank().empty()) samples = chain.bank().samples().clone();
+
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(options.seed());
+  SgmcmcBifResult result;
+  data::Dataset current = data;
+  const int64_t k = all.size(0);
+  for (int64_t start = 0; start < k; start += opts.batch_size()) {
+    const auto t0 = Clock::now();
+    auto batch_ids = all.narrow(0, start, std::min(opts.batch_size(), k - start));
+    auto removed = current.subset(batch_ids);
+    auto step = sgmcmc_bif_step(chain.model(), state, samples, current, removed.batch(), opts, gen);
+    BifRecord record;
+    record.ids = batch_ids.clone();
+    record.n_before = current.size();
+    record.residual = step.solve.residual;
+    record.iterations = step.solve.iterations;
+    record.solver = to_string(opts.solver().kind());
+    current = current.erase(batch_ids);
+    record.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    result.records.push_back(std::move(record));
+  }
+
+  // Write back: θ (a leaf of the trainer, updated outside autograd), the SGHMC velocity, the bank.
+  {
+    torch::NoGradGuard no_grad;
+    chain.theta().copy_(state.theta);
+    if (state.sghmc) {
+      auto& sghmc = dynamic_cast<inference::SGHMC&>(chain.optimizer());
+      if (sghmc.step_count(chain.theta()) > 0) sghmc.velocity(chain.theta()).copy_(state.velocity);
+    }
+  }
+  if (samples.defined()) chain.bank().replace_samples(samples);
+  result.remaining = current;
+  return result;
+}
+
+}  // namespace unlearn::bif
