@@ -34,14 +34,16 @@ def kl_vs_lambda(out_dir, rows):
             if not pts:
                 continue
             xs, ys, es = zip(*pts)
-            ax.errorbar(xs, ys, yerr=es, fmt=style, capsize=3, label=label, alpha=0.85)
+            # Log axis: a ±std bar may not reach below zero, so the lower bar stops at 90 % of the mean.
+            lower = [min(e, 0.9 * y) for y, e in zip(ys, es)]
+            ax.errorbar(xs, ys, yerr=[lower, es], fmt=style, capsize=3, label=label, alpha=0.85)
         if "full" in full:
             ax.axhline(float(full["full"][key + "_mean"]), color="k", ls=":", label="full (no unlearning)")
         if "retrain" in full:
             ax.axhline(float(full["retrain"][key + "_mean"]), color="grey", ls="-.", lw=0.8,
                        label="retrained (MC noise floor)")
         ax.set_xscale("log")
-        ax.set_yscale("symlog", linthresh=1e-3)
+        ax.set_yscale("log")
         ax.set_xlabel("λ (0 drawn at 1e-12)")
         ax.set_ylabel("averaged KL[q(y|x,D_r) ‖ q̃(y|x)]")
         ax.set_title("averaged KL " + title)
@@ -75,8 +77,8 @@ def maps(out_dir):
             sel = [p for p in pts if p["erased"] == erased]
             ax.scatter([float(p["x1"]) for p in sel], [float(p["x2"]) for p in sel],
                        c=["white" if p["label"] == "0" else "black" for p in sel], marker=marker, s=12,
-                       edgecolors="k", linewidths=0.5)
-        ax.set_title(name.replace("_", " λ="), fontsize=9)
+                       linewidths=0.5)
+        ax.set_title(" λ=".join(name.rsplit("_", 1)), fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
     for k in range(len(names), nrows * cols):
