@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "data_test_util.h"
+
 #include <unistd.h>
 
 #include <filesystem>
@@ -14,16 +16,7 @@ using unlearn::data::read_csv;
 
 namespace {
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  ADD_FAILURE() << "expected a c10::Error";
-  return {};
-}
+using unlearn::test::error_of;
 
 std::string data_file(const std::string& name) { return std::string(UNLEARN_SOURCE_DIR) + "/configs/data/" + name; }
 

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "data_test_util.h"
+
 #include <string>
 #include <vector>
 
@@ -9,17 +11,7 @@ using unlearn::data::Dataset;
 
 namespace {
 
-// The message of the c10::Error that f throws (a test failure when it throws none).
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  ADD_FAILURE() << "expected a c10::Error";
-  return {};
-}
+using unlearn::test::error_of;
 
 torch::Tensor ids_of(std::vector<int64_t> ids) { return torch::tensor(ids, torch::kLong); }
 

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "data_test_util.h"
+
 #include <zlib.h>
 
 #include <unistd.h>
@@ -15,16 +17,7 @@ using unlearn::data::read_idx;
 
 namespace {
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  ADD_FAILURE() << "expected a c10::Error";
-  return {};
-}
+using unlearn::test::error_of;
 
 std::string temp_path(const std::string& name) {
   const auto dir = std::filesystem::temp_directory_path() / ("unlearn_test_idx_" + std::to_string(::getpid()));

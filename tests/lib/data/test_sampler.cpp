@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "data_test_util.h"
+
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <sstream>
@@ -16,16 +18,7 @@ using unlearn::data::SamplerState;
 
 namespace {
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  ADD_FAILURE() << "expected a c10::Error";
-  return {};
-}
+using unlearn::test::error_of;
 
 // n rows, x = [id, 2 id, 3 id] (float32), y = id % 2, ids 1000 + row.
 Dataset rows(int64_t n, torch::Device device = torch::kCPU) {
