@@ -103,7 +103,7 @@ void run_moons_demo(const DemoOptions& o) {
              "(config {}, results in {}; the paper-scale study is configs/moons_vbu.json)\n\n",
              config.string(), o.out);
   auto t0 = std::chrono::steady_clock::now();
-  run_vbu_experiment(io::parse_json_file(config), ExperimentContext{o.out, config.parent_path().parent_path(), false});
+  run_vbu_experiment(io::parse_json_file(config), ExperimentContext{o.out, config.parent_path(), false});
   fmt::print("demo study took {:.1f} s\n", seconds_since(t0));
 }
 

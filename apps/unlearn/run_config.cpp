@@ -12,11 +12,14 @@ using io::Range;
 std::string resolve_path(const std::string& path, const std::filesystem::path& base_dir,
                          const std::string& field) {
   namespace fs = std::filesystem;
+  // Configs name data relative to the repository root ("configs/data/..."), which is the
+  // working directory or the parent of the config's folder; a path next to the config works too.
   if (fs::exists(path)) return path;
-  auto alt = base_dir / path;
-  if (!base_dir.empty() && fs::exists(alt)) return alt.string();
-  throw io::ConfigError(field + " = \"" + path + "\": no such file (looked in the working "
-                        "directory and in " + (base_dir.empty() ? std::string(".") : base_dir.string()) + ")");
+  for (const auto& dir : {base_dir, base_dir.parent_path()}) {
+    if (!dir.empty() && fs::exists(dir / path)) return (dir / path).string();
+  }
+  throw io::ConfigError(field + " = \"" + path + "\": no such file (looked in the working directory, in " +
+                        (base_dir.empty() ? std::string(".") : base_dir.string()) + " and in its parent)");
 }
 
 data::Dataset load_data(const io::JsonObjectReader& r, const std::filesystem::path& base_dir,

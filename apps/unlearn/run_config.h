@@ -37,16 +37,15 @@ struct RunConfig {
   int64_t checkpoint_every = 0;
 };
 
-/// Reads and validates a config; relative data paths are tried against the working directory
-/// first, then against `base_dir` (the config file's directory).
+/// Reads and validates a config; relative data paths are resolved by resolve_path.
 RunConfig load_run_config(const nlohmann::json& json, const std::filesystem::path& base_dir);
 
 /// The "data" section of a config (shared by runs and experiments).
 data::Dataset load_data(const io::JsonObjectReader& section, const std::filesystem::path& base_dir,
                         uint64_t seed);
 
-/// A path from a config: the working directory first, then `base_dir`; io::ConfigError naming
-/// `field` when neither has it.
+/// A path from a config: the working directory first, then `base_dir` (the config's folder),
+/// then its parent; io::ConfigError naming `field` when none has it.
 std::string resolve_path(const std::string& path, const std::filesystem::path& base_dir,
                          const std::string& field);
 
