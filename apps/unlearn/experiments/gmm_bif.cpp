@@ -18,6 +18,7 @@
 
 #include "experiments.h"
 #include "gmm/gmm.h"
+#include "run_config.h"
 #include "unlearn/data/csv.h"
 #include "unlearn/data/split.h"
 #include "unlearn/inference/sgmcmc.h"
@@ -167,15 +168,6 @@ GmmBifConfig parse_config(const nlohmann::json& json) {
   return c;
 }
 
-fs::path resolve(const std::string& path, const ExperimentContext& ctx) {
-  fs::path p(path);
-  if (p.is_absolute() || fs::exists(p)) return p;
-  if (fs::exists(ctx.config_dir / p)) return ctx.config_dir / p;
-  if (fs::exists(ctx.config_dir / ".." / p)) return ctx.config_dir / ".." / p;
-  throw io::ConfigError("data.path: \"" + path + "\" found neither in the working directory nor next to the config (" +
-                        ctx.config_dir.string() + ")");
-}
-
 struct Row {
   std::string method, solver;
   double origin_to_target = 0, processed_to_target = 0, certificate = 0;
@@ -217,7 +209,7 @@ void run_gmm_bif_experiment(const nlohmann::json& config, const ExperimentContex
     if (!ctx.quiet) std::cout << s << std::flush;
   };
 
-  const auto data_path = resolve(c.data_path, ctx);
+  const fs::path data_path = resolve_path(c.data_path, ctx.config_dir, "data.path");
   auto ds = data::load_csv_dataset(data_path.string(), c.features, c.label, c.id);
   std::filesystem::create_directories(ctx.out_dir);  // only once the config and data are good
   const int64_t dim = ds.x().size(1);
