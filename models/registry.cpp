@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "bnn/bnn_config.h"
 #include "linear_regression/linear_regression.h"
 #include "logistic/logistic.h"
 #include "sparse_gp/sparse_gp.h"
@@ -55,7 +56,9 @@ std::shared_ptr<Model> make_sparse_gp(const io::JsonObjectReader& r, const data:
   o.length_scales(ls);
   o.jitter(r.get<double>("jitter", o.jitter(), Range::non_negative()));
   o.whiten(r.get<bool>("whiten", o.whiten()));
-  o.likelihood_variance(r.get_enum("likelihood_variance", o.likelihood_variance(), {"ignore", "probit"}));
+  o.likelihood_variance(
+      r.get_enum("likelihood_variance", o.likelihood_variance(), {"ignore", "probit", "quadrature"}));
+  o.quadrature_points(r.get<int64_t>("quadrature_points", o.quadrature_points(), Range::closed(2, 100)));
   o.learn_kernel(r.get<bool>("learn_kernel", o.learn_kernel()));
   o.learn_inducing(r.get<bool>("learn_inducing", o.learn_inducing()));
   return SparseGP(o).ptr();
@@ -63,7 +66,7 @@ std::shared_ptr<Model> make_sparse_gp(const io::JsonObjectReader& r, const data:
 
 }  // namespace
 
-std::vector<std::string> model_kinds() { return {"linear_regression", "logistic", "sparse_gp"}; }
+std::vector<std::string> model_kinds() { return {"linear_regression", "logistic", "sparse_gp", "bnn_mlp", "bnn_lenet"}; }
 
 std::shared_ptr<Model> make_model(const io::JsonObjectReader& section, const data::Dataset& data,
                                   const PathResolver& resolve) {
@@ -71,6 +74,7 @@ std::shared_ptr<Model> make_model(const io::JsonObjectReader& section, const dat
   try {
     if (kind == "linear_regression") return make_linear_regression(section, data);
     if (kind == "logistic") return make_logistic(section, data);
+    if (kind == "bnn_mlp" || kind == "bnn_lenet") return bnn::make_bnn(kind, section, data);
     return make_sparse_gp(section, data, resolve);
   } catch (const c10::Error& e) {
     throw io::ConfigError(section.path() + ": " + e.what_without_backtrace());

@@ -15,6 +15,9 @@ packages=(
   libopenblas0-openmp
   # jemalloc: glibc's malloc mmaps every large tensor temporary (see PERF-NOTES / README).
   libjemalloc-dev
+  # c10d's ProcessGroupGloo headers (data-parallel runs, lib/src/distributed); libtorch itself
+  # already links libgloo.
+  libgloo-dev
   # Plots (scripts/plot.py) and the Fashion-MNIST data set of the BNN experiments.
   python3-matplotlib dataset-fashion-mnist
 )

@@ -13,6 +13,8 @@ void add_bench_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_forget_command(CLI::App& app);
 void add_export_command(CLI::App& app);
+void add_evaluate_command(CLI::App& app);
 void add_experiment_command(CLI::App& app);
+void add_launch_command(CLI::App& app);  // launch.cpp: N data-parallel processes on loopback
 
 }  // namespace unlearn::app

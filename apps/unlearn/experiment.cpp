@@ -23,10 +23,11 @@ void run_experiment(const ExperimentArgs& a) {
   if (!json.is_object() || !json.contains("experiment") || !json["experiment"].is_string())
     throw io::ConfigError(a.config + ": \"experiment\" must name the study: \"vbu\" or \"gmm_bif\"");
   auto kind = json["experiment"].get<std::string>();
-  if (kind != "vbu" && kind != "gmm_bif")
-    throw io::ConfigError(a.config + ": experiment = \"" + kind + "\" is unknown: allowed are vbu, gmm_bif");
+  if (kind != "vbu" && kind != "gmm_bif" && kind != "fmnist_bif")
+    throw io::ConfigError(a.config + ": experiment = \"" + kind + "\" is unknown: allowed are vbu, gmm_bif, fmnist_bif");
   ExperimentContext ctx{fs::path(a.out), config_path.parent_path(), a.quiet};
   if (kind == "vbu") run_vbu_experiment(json, ctx);
+  else if (kind == "fmnist_bif") run_fmnist_bif_experiment(json, ctx);
   else run_gmm_bif_experiment(json, ctx);
 }
 

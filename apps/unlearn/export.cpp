@@ -1,4 +1,6 @@
-// `unlearn export RUN_DIR [--generation N]`: the posterior and the ids as JSON on stdout.
+// `unlearn export RUN_DIR [--generation N] [--samples]`: a generation as JSON on stdout — the
+// posterior (Gaussian: mean, covariance or scales; SG-MCMC: the bank's summary, the samples with
+// --samples), the model's hyper-parameters, the ids trained on and erased.
 #include <iostream>
 
 #include "commands.h"
@@ -11,6 +13,8 @@ namespace {
 struct ExportArgs {
   std::string run_dir;
   int generation = -1;
+  bool samples = false;
+  bool json = true;  // export always prints JSON; --json is accepted like on the other commands
 };
 
 void run_export(const ExportArgs& a) {
@@ -20,11 +24,34 @@ void run_export(const ExportArgs& a) {
   nlohmann::json out;
   out["generation"] = g.number;
   out["architecture"] = c.model->architecture();
-  out["family"] = g.posterior->family();
   out["metadata"] = g.metadata;
-  out["mean"] = io::tensor_to_json(g.posterior->mean());
-  if (g.posterior->family() == "full_rank") out["covariance"] = io::tensor_to_json(g.posterior->covariance());
-  out["stddev"] = io::tensor_to_json(g.posterior->stddev());
+  if (g.posterior) {
+    out["family"] = g.posterior->family();
+    out["mean"] = io::tensor_to_json(g.posterior->mean());
+    if (g.posterior->family() == "full_rank") out["covariance"] = io::tensor_to_json(g.posterior->covariance());
+    out["stddev"] = io::tensor_to_json(g.posterior->stddev());
+  } else {
+    out["family"] = "samples";
+    const auto n = g.samples.size(0);
+    out["bank"] = {{"sampler", g.chain.sghmc ? "sghmc" : "sgld"},
+                   {"size", n},
+                   {"step_size", g.chain.step_size},
+                   {"temperature", g.chain.temperature},
+                   {"chain_theta", io::tensor_to_json(g.chain.theta)}};
+    if (g.chain.sghmc) out["bank"]["friction"] = g.chain.friction;
+    out["mean"] = io::tensor_to_json(g.samples.mean(0));
+    if (n >= 2) {
+      // Sample covariance (divisor n − 1), as SampleBank::covariance.
+      auto centred = g.samples - g.samples.mean(0, true);
+      auto cov = torch::matmul(centred.t(), centred) / static_cast<double>(n - 1);
+      out["covariance"] = io::tensor_to_json(cov);
+      out["stddev"] = io::tensor_to_json(cov.diagonal().sqrt());
+    }
+    if (a.samples) out["samples"] = io::tensor_to_json(g.samples);
+  }
+  nlohmann::json hypers = nlohmann::json::object();
+  for (const auto& p : c.model->named_parameters()) hypers[p.key()] = io::tensor_to_json(p.value().detach().cpu());
+  out["hyperparameters"] = hypers;
   out["trained_ids"] = io::tensor_to_json(g.trained_ids);
   out["erased_ids"] = io::tensor_to_json(g.erased_ids);
   std::cout << out.dump(2) << std::endl;
@@ -34,9 +61,11 @@ void run_export(const ExportArgs& a) {
 
 void add_export_command(CLI::App& app) {
   auto a = std::make_shared<ExportArgs>();
-  auto* cmd = app.add_subcommand("export", "Print a generation's posterior and ids as JSON");
+  auto* cmd = app.add_subcommand("export", "Print a generation's posterior, hyper-parameters and ids as JSON");
   cmd->add_option("run_dir", a->run_dir, "run directory")->required();
   cmd->add_option("--generation", a->generation, "generation (default: the latest)")->check(CLI::Range(0, 9999));
+  cmd->add_flag("--samples", a->samples, "SG-MCMC runs: include every sample of the bank");
+  cmd->add_flag("--json", a->json, "JSON on stdout (the default; accepted for symmetry with the other commands)");
   cmd->callback([a] { run_export(*a); });
 }
 

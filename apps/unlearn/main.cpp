@@ -23,8 +23,10 @@ int main(int argc, char** argv) {
   unlearn::app::add_demo_command(app);
   unlearn::app::add_train_command(app);
   unlearn::app::add_forget_command(app);
+  unlearn::app::add_evaluate_command(app);
   unlearn::app::add_export_command(app);
   unlearn::app::add_experiment_command(app);
+  unlearn::app::add_launch_command(app);
   unlearn::app::add_bench_command(app);
   try {
     app.parse(argc, argv);

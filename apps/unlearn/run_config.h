@@ -9,7 +9,12 @@
 //     "posterior": {"family": "full_rank"},
 //     "train": {"method": "vi", "steps": 2000, "num_samples": 100, "lr": 0.01,
 //               "batch_size": 0, "analytic_kl": false, "checkpoint_every": 500}
+//         or {"method": "sgld" | "sghmc", "steps": 2000, "batch_size": 32, "lr": 1e-4,
+//             "schedule_offset": 1, "schedule_decay": 0, "friction": 0.1, "temperature": 1,
+//             "bank": {"burn_in": 500, "thinning": 10, "capacity": 100}, "checkpoint_every": 500}
 //   }
+// "data" may also hold "test_fraction": f in [0, 1): that share of the rows (seeded by "seed") is
+// held out, never trained on, and used by `unlearn evaluate` (test error, membership attack).
 // Every error is an io::ConfigError naming the field; nothing is written before the whole
 // config has been read.
 #include <filesystem>
@@ -19,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "unlearn/data/dataset.h"
+#include "unlearn/inference/sgmcmc.h"
 #include "unlearn/inference/vi.h"
 #include "unlearn/io/json_config.h"
 #include "unlearn/model.h"
@@ -32,9 +38,14 @@ struct RunConfig {
   data::Dataset dataset;
   std::shared_ptr<Model> model;
   std::string family = "full_rank";
-  std::string method = "vi";  ///< "vi" or "exact" (conjugate models)
+  std::string method = "vi";  ///< "vi", "exact" (conjugate models), "sgld" or "sghmc"
   inference::VIOptions vi;
+  inference::SGMCMCOptions sgmcmc;  ///< method "sgld" / "sghmc"
   int64_t checkpoint_every = 0;
+  data::Dataset test;  ///< rows held out by data.test_fraction (empty without)
+
+  /// The posterior is a sample bank of an SG-MCMC chain, not a Gaussian.
+  bool is_sgmcmc() const { return method == "sgld" || method == "sghmc"; }
 };
 
 /// Reads and validates a config; relative data paths are resolved by resolve_path.

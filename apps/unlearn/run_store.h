@@ -4,20 +4,29 @@
 //   RUN_DIR/gen-0000.ckpt      the trained posterior (+ trainer state while training)
 //   RUN_DIR/gen-000N.ckpt      the posterior after the N-th erase request
 //   RUN_DIR/audit.jsonl        one line per erase request
-// Every generation holds the posterior's tensors under "posterior/", the ids it was trained on
-// ("ids/trained") and the ids erased since ("ids/erased"); the previous generation stays.
+// Every generation holds the posterior, the ids it was trained on ("ids/trained") and the ids
+// erased since ("ids/erased"); the previous generation stays. The posterior is either
+//   - a Gaussian (VI, exact runs): its parameters under "posterior/", or
+//   - an SG-MCMC sample bank: "bank/samples" [n, P] (oldest first), the chain's state
+//     "chain/theta" (+ "chain/velocity" for SGHMC) and metadata "chain" {sampler, step_size,
+//     friction, temperature}: what BIF needs to keep correcting the chain.
+// Generation 0 also carries the trainer's full state ("vi/" or "sgmcmc/") for `train --resume`;
+// its metadata "finished" is false until training has run all its steps.
 #include <filesystem>
 #include <memory>
 #include <optional>
 
 #include "run_config.h"
 #include "unlearn/io/checkpoint.h"
+#include "unlearn/unlearning/bif/sgmcmc_bif.h"
 
 namespace unlearn::app {
 
 struct Generation {
   int number = 0;
-  std::shared_ptr<GaussianPosteriorImpl> posterior;
+  std::shared_ptr<GaussianPosteriorImpl> posterior;  ///< Gaussian runs; null for SG-MCMC runs
+  torch::Tensor samples;         ///< SG-MCMC runs: the sample bank [n, P], oldest first
+  bif::SgmcmcChainState chain;   ///< SG-MCMC runs: the chain the bank came from
   torch::Tensor trained_ids;  ///< ids of the data the posterior is conditioned on
   torch::Tensor erased_ids;   ///< ids erased since training, in request order
   nlohmann::json metadata;
@@ -27,12 +36,25 @@ struct Generation {
 /// The config of a run directory (RUN_DIR/config.json), rebuilt.
 RunConfig load_run(const std::filesystem::path& run_dir);
 
+/// A generation's checkpoint without a posterior yet: architecture, metadata, ids.
+io::Checkpoint base_generation_checkpoint(const RunConfig& config, const torch::Tensor& trained_ids,
+                                          const torch::Tensor& erased_ids, int number, nlohmann::json metadata);
+
 /// A checkpoint holding one generation.
 io::Checkpoint generation_checkpoint(const RunConfig& config, const GaussianPosteriorImpl& posterior,
                                      const torch::Tensor& trained_ids, const torch::Tensor& erased_ids,
                                      int number, nlohmann::json metadata);
 
+/// A checkpoint holding one SG-MCMC generation: the bank's samples and the chain's state.
+io::Checkpoint chain_generation_checkpoint(const RunConfig& config, const bif::SgmcmcChainState& chain,
+                                           const torch::Tensor& samples, const torch::Tensor& trained_ids,
+                                           const torch::Tensor& erased_ids, int number, nlohmann::json metadata);
+
+/// What a run's posterior is, in words: "full_rank Gaussian", "SGLD bank of 100 samples".
+std::string describe_posterior(const Generation& g);
+
 /// Loads generation `number` (default: the latest) and checks it against the config's model.
+/// A generation 0 whose training has not finished is an io::ConfigError that says how to resume.
 Generation load_generation(const RunConfig& config, const std::filesystem::path& run_dir,
                            std::optional<int> number = std::nullopt);
 

@@ -1,14 +1,20 @@
-// `unlearn train CONFIG --out RUN_DIR` and `unlearn train --resume RUN_DIR`.
+// `unlearn train CONFIG --out RUN_DIR` and `unlearn train --resume RUN_DIR`: VI, SGLD, SGHMC or
+// the exact conjugate posterior into generation 0 of a run directory, with periodic atomic
+// checkpoints; Ctrl-C writes one before exiting (code 130) and --resume ends bit-identical.
 #include <atomic>
 #include <chrono>
 #include <csignal>
-#include <iostream>
+#include <functional>
 
 #include <fmt/format.h>
 
 #include "commands.h"
+#include "distributed_args.h"
+#include "output.h"
+#include "progress.h"
 #include "run_store.h"
 #include "unlearn/io/atomic_file.h"
+#include "unlearn/distributed/data_parallel.h"
 #include "unlearn/io/config_error.h"
 #include "unlearn/io/json_config.h"
 #include "unlearn/io/run_dir.h"
@@ -21,26 +27,180 @@ namespace fs = std::filesystem;
 std::atomic<bool> g_interrupted{false};
 extern "C" void on_sigint(int) { g_interrupted = true; }
 
+// Data parallel (distributed_args.h): the run's processes. Rank 0 alone writes the run directory
+// and prints; a Ctrl-C seen by any rank stops every rank after the same step (the ranks compare
+// notes every 16 steps: one tiny all-reduce, ~0.5 ms on loopback).
+std::shared_ptr<distributed::Cluster> g_cluster = distributed::local_cluster();
+bool interrupted_on_any_rank(int64_t step) {
+  if (g_cluster->world_size() == 1) return g_interrupted.load();
+  return step % 16 == 0 && any_rank(*g_cluster, g_interrupted.load());
+}
+
+// Thrown from the per-step hook once Ctrl-C was pressed: the step has completed, so the trainer's
+// state is whole and can be checkpointed.
+struct Interrupted {};
+
 struct TrainArgs {
   std::string config;
   std::string out;
   std::string resume;
-  int64_t print_every = 100;
-  bool quiet = false;
+  OutputMode output;
+  DistributedArgs dist;
 };
 
-void save_generation0(const RunConfig& c, const GaussianPosteriorImpl& q, const fs::path& run_dir,
-                      nlohmann::json meta, const inference::VITrainer* trainer) {
-  auto ckpt = generation_checkpoint(c, q, c.dataset.ids(), torch::empty({0}, torch::kLong), 0,
-                                    std::move(meta));
-  if (trainer) trainer->save_state(ckpt, "vi/");
-  io::save_checkpoint(ckpt, io::generation_path(run_dir, 0));
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// The result document (--json) and the human summary line.
+void report(const TrainArgs& a, const fs::path& run_dir, nlohmann::json result) {
+  result["run_dir"] = run_dir.string();
+  result["generation"] = 0;
+  a.output.emit(result);
+  a.output.say("trained {} ({} steps) in {:.2f} s -> {}\n", result.value("method", std::string()),
+               result.value("steps", int64_t{0}), result.value("seconds", 0.0), run_dir.string());
+}
+
+/// Runs `trainer` to its step count with progress, periodic checkpoints and Ctrl-C handling.
+/// `save(finished)` writes generation 0. Works for VITrainer and SGMCMCTrainer alike.
+template <typename Trainer>
+void run_loop(Trainer& trainer, int64_t total, int64_t checkpoint_every, const std::string& objective_name,
+              const std::function<void(bool)>& save, const fs::path& run_dir, const OutputMode& output) {
+  Progress progress(output.progress("train", total, objective_name, trainer.step_count()));
+  // on_checkpoint runs after every step without reading the objective (no host sync), so it is
+  // also where Ctrl-C is noticed promptly; the objective is read only when the progress prints.
+  auto callbacks = progress.attach(inference::TrainingCallbacks().checkpoint_every(1).on_checkpoint(
+      [&](int64_t step) {
+        if (checkpoint_every > 0 && step % checkpoint_every == 0 && step < total) save(false);
+        if (interrupted_on_any_rank(step)) throw Interrupted{};
+      }));
+  g_interrupted = false;
+  auto previous = std::signal(SIGINT, on_sigint);
+  try {
+    trainer.train(callbacks);
+  } catch (const Interrupted&) {
+    std::signal(SIGINT, previous);
+    progress.finish();
+    save(false);
+    fmt::print(stderr, "interrupted at step {}: checkpoint written; continue with `unlearn train --resume {}`\n",
+               trainer.step_count(), run_dir.string());
+    std::exit(130);
+  }
+  std::signal(SIGINT, previous);
+  progress.finish();
+  save(true);
+}
+
+/// Generation 0's checkpoint when resuming: nullopt when there is none yet (killed before the
+/// first checkpoint), the checkpoint otherwise.
+std::optional<io::Checkpoint> resume_checkpoint(const RunConfig& c, const fs::path& run_dir) {
+  if (!io::latest_generation(run_dir)) return std::nullopt;
+  return io::load_checkpoint(io::generation_path(run_dir, 0),
+                             io::LoadExpectations().architecture(c.model->architecture()));
+}
+
+/// load_state's checks (sampler kind, data size, shapes) fail when config.json no longer
+/// matches the checkpoint: the run directory, not the program, is at fault (exit 2).
+template <typename Trainer>
+void restore(Trainer& trainer, const io::Checkpoint& ckpt, const std::string& prefix, const fs::path& run_dir) {
+  try {
+    trainer.load_state(ckpt, prefix);
+  } catch (const c10::Error& e) {
+    throw io::ConfigError("cannot resume " + run_dir.string() + " (its config.json does not match gen-0000.ckpt): " +
+                          e.what_without_backtrace());
+  }
+}
+
+void train_vi(const TrainArgs& a, const RunConfig& c, const fs::path& run_dir) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto q = make_posterior(c);
+  auto sharded = distributed::shard_for_training(g_cluster, c.dataset);  // W = 1: the data set itself
+  inference::VITrainer trainer(c.model, q, sharded.index, c.vi);
+  trainer.set_data_parallel(sharded.parallel);
+  int64_t resumed_from = 0;
+  if (auto ckpt = a.resume.empty() ? std::nullopt : resume_checkpoint(c, run_dir)) {
+    if (ckpt->metadata.value("finished", false)) {
+      a.output.say("{} is already trained ({} steps)\n", run_dir.string(), c.vi.steps());
+      a.output.emit({{"run_dir", run_dir.string()}, {"method", "vi"}, {"already_trained", true}, {"generation", 0}});
+      return;
+    }
+    restore(trainer, *ckpt, "vi/", run_dir);
+    resumed_from = trainer.step_count();
+    a.output.say("resuming at step {}\n", resumed_from);
+  }
+  auto save = [&](bool finished) {
+    if (!g_cluster->is_root()) return;
+    auto ckpt = generation_checkpoint(c, *q, c.dataset.ids(), torch::empty({0}, torch::kLong), 0,
+                                      {{"method", "vi"}, {"finished", finished}, {"step", trainer.step_count()}});
+    trainer.save_state(ckpt, "vi/");
+    io::save_checkpoint(ckpt, io::generation_path(run_dir, 0));
+  };
+  run_loop(trainer, c.vi.steps(), c.checkpoint_every, "-ELBO", save, run_dir, a.output);
+  report(a, run_dir,
+         {{"method", "vi"},
+          {"finished", true},
+          {"steps", trainer.step_count()},
+          {"resumed_from", resumed_from},
+          {"seconds", seconds_since(t0)},
+          {"objective", json_number(trainer.last_objective().defined() ? trainer.last_objective().sum().item<double>() : NAN)}});
+}
+
+void train_sgmcmc(const TrainArgs& a, const RunConfig& c, const fs::path& run_dir) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto sharded = distributed::shard_for_training(g_cluster, c.dataset);  // W = 1: the data set itself
+  inference::SGMCMCTrainer trainer(c.model, sharded.index, c.sgmcmc);
+  trainer.set_data_parallel(sharded.parallel);
+  int64_t resumed_from = 0;
+  if (auto ckpt = a.resume.empty() ? std::nullopt : resume_checkpoint(c, run_dir)) {
+    if (ckpt->metadata.value("finished", false)) {
+      a.output.say("{} is already trained ({} steps)\n", run_dir.string(), c.sgmcmc.steps());
+      a.output.emit({{"run_dir", run_dir.string()}, {"method", c.method}, {"already_trained", true}, {"generation", 0}});
+      return;
+    }
+    restore(trainer, *ckpt, "sgmcmc/", run_dir);
+    resumed_from = trainer.step_count();
+    a.output.say("resuming at step {}\n", resumed_from);
+  }
+  auto save = [&](bool finished) {
+    if (!g_cluster->is_root()) return;
+    nlohmann::json meta{{"method", c.method}, {"finished", finished}, {"step", trainer.step_count()}};
+    auto ids = c.dataset.ids();
+    auto none = torch::empty({0}, torch::kLong);
+    // A finished chain is a posterior (bank + chain state); an unfinished one only a trainer state.
+    auto ckpt = finished ? chain_generation_checkpoint(c, bif::chain_state_of(trainer), trainer.bank().samples(), ids,
+                                                       none, 0, meta)
+                         : base_generation_checkpoint(c, ids, none, 0, meta);
+    trainer.save_state(ckpt, "sgmcmc/");
+    io::save_checkpoint(ckpt, io::generation_path(run_dir, 0));
+  };
+  run_loop(trainer, c.sgmcmc.steps(), c.checkpoint_every, "U", save, run_dir, a.output);
+  report(a, run_dir,
+         {{"method", c.method},
+          {"finished", true},
+          {"steps", trainer.step_count()},
+          {"resumed_from", resumed_from},
+          {"seconds", seconds_since(t0)},
+          {"bank_size", trainer.bank().size()},
+          {"objective", json_number(trainer.last_energy().defined() ? trainer.last_energy().item<double>() : NAN)}});
+}
+
+void train_exact(const TrainArgs& a, const RunConfig& c, const fs::path& run_dir) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto [mean, cov] = exact_conjugate_posterior(*c.model, c.dataset.batch());
+  auto q = make_posterior(c);
+  q->set_moments(mean, cov);
+  auto ckpt = generation_checkpoint(c, *q, c.dataset.ids(), torch::empty({0}, torch::kLong), 0,
+                                    {{"method", "exact"}, {"finished", true}, {"step", 0}});
+  if (g_cluster->is_root()) io::save_checkpoint(ckpt, io::generation_path(run_dir, 0));
+  report(a, run_dir, {{"method", "exact"}, {"finished", true}, {"steps", 0}, {"seconds", seconds_since(t0)}});
 }
 
 void run_train(const TrainArgs& a) {
   fs::path run_dir;
   RunConfig c;
   if (!a.resume.empty()) {
+    if (!a.config.empty() || !a.out.empty())
+      throw io::ConfigError("--resume RUN_DIR takes the config from RUN_DIR/config.json: drop CONFIG and --out");
     run_dir = a.resume;
     c = load_run(run_dir);
   } else {
@@ -49,72 +209,38 @@ void run_train(const TrainArgs& a) {
     fs::path config_path(a.config);
     c = load_run_config(io::parse_json_file(config_path), config_path.parent_path());
     run_dir = a.out;
-    if (fs::exists(run_dir) && !fs::is_empty(run_dir))
-      throw io::ConfigError("--out " + run_dir.string() +
-                            " already exists and is not empty (use --resume to continue it)");
-    fs::create_directories(run_dir);
-    io::write_text_atomic(run_dir / "config.json", c.json.dump(2) + "\n");
-  }
-  auto t0 = std::chrono::steady_clock::now();
-  if (c.method == "exact") {
-    auto [mean, cov] = exact_conjugate_posterior(*c.model, c.dataset.batch());
-    auto q = make_posterior(c);
-    q->set_moments(mean, cov);
-    save_generation0(c, *q, run_dir, {{"method", "exact"}, {"finished", true}, {"step", 0}}, nullptr);
-    if (!a.quiet) fmt::print("trained (exact conjugate posterior) -> {}\n", run_dir.string());
-    return;
-  }
-  auto q = make_posterior(c);
-  inference::VITrainer trainer(c.model, q, c.dataset, c.vi);
-  if (!a.resume.empty() && io::latest_generation(run_dir)) {
-    auto ckpt = io::load_checkpoint(io::generation_path(run_dir, 0),
-                                    io::LoadExpectations().architecture(c.model->architecture()));
-    if (ckpt.metadata.value("finished", false)) {
-      if (!a.quiet) fmt::print("{} is already trained ({} steps)\n", run_dir.string(), c.vi.steps());
-      return;
+    if (g_cluster->is_root()) {
+      if (fs::exists(run_dir) && !fs::is_empty(run_dir))
+        throw io::ConfigError("--out " + run_dir.string() +
+                              " already exists and is not empty (use --resume to continue it)");
+      fs::create_directories(run_dir);
+      io::write_text_atomic(run_dir / "config.json", c.json.dump(2) + "\n");
     }
-    trainer.load_state(ckpt, "vi/");
-    if (!a.quiet) fmt::print("resuming at step {}\n", trainer.step_count());
   }
-  auto meta = [&](bool finished) {
-    return nlohmann::json{{"method", "vi"}, {"finished", finished}, {"step", trainer.step_count()}};
-  };
-  g_interrupted = false;
-  auto previous = std::signal(SIGINT, on_sigint);
-  auto callbacks =
-      inference::TrainingCallbacks()
-          .every(10)
-          .checkpoint_every(c.checkpoint_every)
-          .on_checkpoint([&](int64_t) { save_generation0(c, *q, run_dir, meta(false), &trainer); })
-          .on_step([&](int64_t step, double objective) {
-            if (!a.quiet && (step % a.print_every == 0 || step == c.vi.steps()))
-              fmt::print("step {:>7}/{}  -ELBO {:.6g}\n", step, c.vi.steps(), objective);
-            return !g_interrupted.load();
-          });
-  trainer.train(callbacks);
-  std::signal(SIGINT, previous);
-  bool finished = trainer.step_count() >= c.vi.steps();
-  save_generation0(c, *q, run_dir, meta(finished), &trainer);
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (!finished) {
-    fmt::print(stderr, "interrupted at step {}: checkpoint written; continue with "
-               "`unlearn train --resume {}`\n", trainer.step_count(), run_dir.string());
-    std::exit(130);
-  }
-  if (!a.quiet) fmt::print("trained {} steps in {:.2f} s -> {}\n", trainer.step_count(), secs, run_dir.string());
+  if (c.method == "exact") train_exact(a, c, run_dir);
+  else if (c.is_sgmcmc()) train_sgmcmc(a, c, run_dir);
+  else train_vi(a, c, run_dir);
 }
 
 }  // namespace
 
 void add_train_command(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
-  auto* cmd = app.add_subcommand("train", "Train a posterior from a JSON config into a run directory");
+  auto* cmd = app.add_subcommand("train", "Train a posterior (VI, SGLD, SGHMC or exact) from a JSON config into a run directory");
   cmd->add_option("config", a->config, "JSON config file");
   cmd->add_option("--out", a->out, "run directory to create");
   cmd->add_option("--resume", a->resume, "continue the interrupted run in this directory");
-  cmd->add_option("--print-every", a->print_every, "print a line every k steps")->check(CLI::Range(1, 1 << 30));
-  cmd->add_flag("--quiet", a->quiet, "print nothing but errors");
-  cmd->callback([a] { run_train(*a); });
+  cmd->add_option("--log-every,--print-every", a->output.log_every,
+                  "progress: a line every k steps when stdout is not a terminal (default: about 20 lines)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  cmd->add_flag("--quiet", a->output.quiet, "no progress or summary, only errors (and --json output)");
+  cmd->add_flag("--json", a->output.json, "print the result as JSON on stdout (progress goes to stderr)");
+  add_distributed_options(cmd, a->dist);
+  cmd->callback([a] {
+    g_cluster = connect_cluster(a->dist);
+    if (!g_cluster->is_root()) a->output = OutputMode{false, true, 0};  // rank 0 speaks for the run
+    run_train(*a);
+  });
 }
 
 }  // namespace unlearn::app

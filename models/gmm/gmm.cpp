@@ -51,6 +51,77 @@ torch::Tensor GmmImpl::log_likelihood(const torch::Tensor& theta, const data::Ba
   return torch::logsumexp(log_comp, /*dim=*/1) - 0.5 * x_sq + constant;
 }
 
+torch::Tensor GmmImpl::neg_log_likelihood_hessian(const torch::Tensor& thetas, const data::Batch& batch,
+                                                  int64_t groups) const {
+  TORCH_CHECK(thetas.dim() == 2 && thetas.size(1) == num_params(), "gmm: thetas must be [J, ",
+              num_params(), "], got ", thetas.sizes());
+  const int64_t k = options_.num_components();
+  const int64_t d = options_.dim();
+  const int64_t p = num_params();
+  const int64_t J = thetas.size(0);
+  auto th = thetas.detach();
+  auto x = batch.x.to(th.scalar_type());
+  TORCH_CHECK(x.dim() == 2 && x.size(1) == d, "gmm: x must be [B, ", d, "], got ", batch.x.sizes());
+  const int64_t b = x.size(0);
+  TORCH_CHECK(groups >= 1 && b % groups == 0, "gmm: ", b, " rows do not split into ", groups, " equal groups");
+  const int64_t bs = b / groups;
+  torch::NoGradGuard no_grad;
+  auto mu = means(th);                                                       // [J, K, d]
+  auto log_comp = torch::matmul(mu, x.t()) - 0.5 * mu.square().sum(-1).unsqueeze(-1);  // [J, K, B]
+  auto r = torch::softmax(log_comp, /*dim=*/1).transpose(1, 2);              // [J, B, K]
+  auto e = x.unsqueeze(0).unsqueeze(2) - mu.unsqueeze(1);                    // [J, B, K, d]
+  auto re = r.unsqueeze(-1) * e;                                             // [J, B, K, d]
+  // Σ_j Σ_{b∈g} A Aᵀ, one [P, P] per group (a view for one group: no copy).
+  auto a = re.reshape({J, groups, bs, p}).permute({1, 0, 2, 3}).reshape({groups, J * bs, p});
+  auto out = torch::matmul(a.transpose(1, 2), a).contiguous();               // [G, P, P]
+  // Block k: Σ r (I − e eᵀ) = (Σ r) I − Σ r e eᵀ; Σ r e eᵀ is the k-th diagonal block of SᵀS
+  // with S = √r e (one more product of the same shape instead of per-block copies).
+  auto sq = (r.sqrt().unsqueeze(-1) * e).reshape({J, groups, bs, p}).permute({1, 0, 2, 3}).reshape({groups, J * bs, p});
+  auto second = torch::matmul(sq.transpose(1, 2), sq).view({groups, k, d, k, d});  // [G, K, d, K, d]
+  auto mass = r.reshape({J, groups, bs, k}).sum(c10::IntArrayRef{0, 2});     // [G, K]
+  auto eye = torch::eye(d, x.options());
+  auto view = out.view({groups, k, d, k, d});
+  for (int64_t c = 0; c < k; ++c) {
+    view.select(3, c).select(1, c).add_(mass.select(1, c).unsqueeze(-1).unsqueeze(-1) * eye -
+                                        second.select(3, c).select(1, c));
+  }
+  return out;
+}
+
+torch::Tensor GmmImpl::variational_log_weights(const torch::Tensor& loc, const torch::Tensor& var,
+                                               const data::Batch& batch) const {
+  const int64_t d = options_.dim();
+  TORCH_CHECK(loc.dim() == 1 && loc.size(0) == num_params() && var.sizes() == loc.sizes(),
+              "gmm: the variational loc and var must be [", num_params(), "], got ", loc.sizes(),
+              " and ", var.sizes());
+  auto x = batch.x.to(loc.scalar_type());
+  TORCH_CHECK(x.dim() == 2 && x.size(1) == d, "gmm: x must be [B, ", d, "], got ", batch.x.sizes());
+  auto m = means(loc);                                                       // [K, d]
+  auto tr = means(var).sum(-1);                                              // [K]: Σ_j s_kj²
+  // −½‖x − m‖² = −½‖x‖² + x·m − ½‖m‖².
+  auto a = torch::matmul(x, m.t()) - 0.5 * (m.square().sum(-1) + tr);        // [B, K]
+  const double constant = -std::log(static_cast<double>(options_.num_components())) -
+                          static_cast<double>(d) * kHalfLog2Pi;
+  return a - 0.5 * x.square().sum(-1, /*keepdim=*/true) + constant;
+}
+
+torch::Tensor GmmImpl::responsibilities(const torch::Tensor& loc, const torch::Tensor& var,
+                                        const data::Batch& batch) const {
+  return torch::softmax(variational_log_weights(loc, var, batch), /*dim=*/1);
+}
+
+torch::Tensor GmmImpl::variational_expected_log_likelihood(const torch::Tensor& loc,
+                                                           const torch::Tensor& var,
+                                                           const data::Batch& batch) const {
+  return torch::logsumexp(variational_log_weights(loc, var, batch), /*dim=*/1);
+}
+
+torch::Tensor GmmImpl::variational_expected_log_likelihood(const GaussianPosteriorImpl& q,
+                                                           const data::Batch& batch) const {
+  TORCH_CHECK(q.runs() == 0, "gmm: posteriors with runs are not supported here");
+  return variational_expected_log_likelihood(q.loc(), q.stddev().square(), batch);
+}
+
 torch::Tensor GmmImpl::log_prior(const torch::Tensor& theta) {
   const double t = options_.prior_std();
   auto z = theta / t;

@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include "unlearn/model.h"
+#include "unlearn/posterior/gaussian.h"
 
 namespace unlearn::models {
 
@@ -43,6 +44,36 @@ class GmmImpl : public Model {
 
   /// θ [.., K·d] -> means [.., K, d].
   torch::Tensor means(const torch::Tensor& theta) const;
+
+  /// Closed-form Hessian of the negative log-likelihood summed over chain states and over the
+  /// rows of each of `groups` equal consecutive blocks of the batch: thetas [J, K·d], B points ->
+  /// [groups, K·d, K·d], entry g = Σ_j Σ_{b∈g} −∇²_θ log p(x_b | θ_j), where
+  ///   −∇² log p(x | θ) = blockdiag_k r_k (I − e_k e_kᵀ) + A Aᵀ,
+  /// e_k = x − μ_k, r_k the responsibilities, A = (r_k e_k)_k. No autograd: two batched products
+  /// (what SG-MCMC BIF uses instead of P double-backward passes; groups = LiSSA's minibatches).
+  torch::Tensor neg_log_likelihood_hessian(const torch::Tensor& thetas, const data::Batch& batch,
+                                           int64_t groups = 1) const;
+
+  // ---- the mean-field variational family of the papers (closed-form responsibilities) ----------
+  // q(μ_k) = N(m_k, diag s_k²) and q(c_i) = Cat(φ_i). With φ at its closed-form optimum
+  //   φ_ik ∝ exp(a_ik),  a_ik = −log K − (d/2) log 2π − ½(‖x_i − m_k‖² + Σ_j s_kj²)
+  // (the CAVI update), the datum's ELBO term is max_φ Σ_k φ_ik a_ik + H(φ_i) = logsumexp_k a_ik,
+  // a lower bound on E_q log p(x_i | θ) (Jensen: E logsumexp ≥ logsumexp E). Deterministic — no
+  // Monte Carlo — and differentiable in (m, s).
+
+  /// a_ik: loc [K·d], var [K·d] (marginal variances of θ) -> [B, K].
+  torch::Tensor variational_log_weights(const torch::Tensor& loc, const torch::Tensor& var,
+                                        const data::Batch& batch) const;
+  /// φ_ik = softmax_k a_ik: [B, K].
+  torch::Tensor responsibilities(const torch::Tensor& loc, const torch::Tensor& var,
+                                 const data::Batch& batch) const;
+  /// logsumexp_k a_ik: [B], the closed-form E_q log p(x_i | θ) of this family (a lower bound).
+  torch::Tensor variational_expected_log_likelihood(const torch::Tensor& loc, const torch::Tensor& var,
+                                                    const data::Batch& batch) const;
+  /// The same for a Gaussian posterior over θ (its loc and marginal variances; a full-rank q
+  /// enters only through its diagonal): the form bif::ExpectedLogLikelihood expects.
+  torch::Tensor variational_expected_log_likelihood(const GaussianPosteriorImpl& q,
+                                                    const data::Batch& batch) const;
 
  private:
   GmmOptions options_;

@@ -63,11 +63,12 @@ NaturalParams LinearRegressionImpl::likelihood_natural_params(const data::Batch&
 
 RegressionProblem make_regression_problem(int64_t n, const LinearRegressionOptions& options,
                                           torch::Generator& gen) {
-  auto opts = torch::TensorOptions().dtype(options.dtype());
+  // On the generator's device (a factory needs its generator there), ids included.
+  auto opts = torch::TensorOptions().dtype(options.dtype()).device(gen.device());
   auto theta = torch::randn({options.num_features()}, gen, opts) * options.prior_std();
   auto x = torch::randn({n, options.num_features()}, gen, opts);
   auto y = torch::matmul(x, theta) + options.noise_std() * torch::randn({n}, gen, opts);
-  return {x, y, torch::arange(n, torch::kInt64), theta};
+  return {x, y, torch::arange(n, torch::TensorOptions(torch::kInt64).device(gen.device())), theta};
 }
 
 }  // namespace unlearn::models

@@ -1,5 +1,7 @@
 #include "logistic/logistic.h"
 
+#include "logistic/bernoulli_logit_kernel.h"
+
 #include <cmath>
 
 #include <ATen/ExpandUtils.h>
@@ -12,11 +14,19 @@ constexpr double kHalfLog2Pi = 0.91893853320467274178032973640562;
 
 // y·f − softplus(f) with the backward y − σ(f). The forward avoids the slow softplus kernel;
 // the backward avoids the kinks of max(f,0) and |f| at f = 0, where autograd through the
-// forward formula would give y or y − 1 instead of y − ½.
+// forward formula would give y or y − 1 instead of y − ½. On float64 CPU tensors the fused
+// kernel (bernoulli_logit_kernel.h) computes the value and y − σ(f) in one pass; the saved
+// derivative serves a plain backward, while a double backward (BIF's Hessian-vector products)
+// rebuilds y − σ(f) from f so that it has a graph.
 struct BernoulliLogitFn : public torch::autograd::Function<BernoulliLogitFn> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& f,
                                const torch::Tensor& y) {
-    ctx->save_for_backward({f, y});
+    torch::Tensor log_lik, derivative;
+    if (kernels::bernoulli_logit_fused(f, y, log_lik, derivative)) {
+      ctx->save_for_backward({f, y, derivative});
+      return log_lik;
+    }
+    ctx->save_for_backward({f, y, torch::Tensor()});
     return y * f - (f.clamp_min(0) + torch::log1p(torch::exp(-f.abs())));
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
@@ -24,7 +34,9 @@ struct BernoulliLogitFn : public torch::autograd::Function<BernoulliLogitFn> {
     auto saved = ctx->get_saved_variables();
     const auto& f = saved[0];
     const auto& y = saved[1];
-    auto gf = grads[0] * (y - torch::sigmoid(f));
+    const auto& derivative = saved[2];
+    const bool graph_needed = torch::GradMode::is_enabled();  // create_graph: a second derivative follows
+    auto gf = grads[0] * (derivative.defined() && !graph_needed ? derivative : y - torch::sigmoid(f));
     // The result may have broadcast f up; reduce back to f's shape.
     if (gf.sizes() != f.sizes()) gf = at::sum_to(gf, f.sizes());
     return {gf, torch::Tensor()};

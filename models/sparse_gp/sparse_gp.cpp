@@ -1,5 +1,6 @@
 #include "sparse_gp/sparse_gp.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -9,7 +10,18 @@
 namespace unlearn::models {
 namespace {
 constexpr double kHalfLog2Pi = 0.91893853320467274178032973640562;
+
+// Gauss–Hermite rule for E[g(ε)], ε ~ N(0, 1), by Golub–Welsch: the nodes are the eigenvalues of
+// the Jacobi matrix of the probabilists' Hermite polynomials (off-diagonal √k), the weights the
+// squared first components of its eigenvectors. Returns {nodes [K], log weights [K]}.
+std::pair<torch::Tensor, torch::Tensor> gauss_hermite(int64_t k) {
+  auto off = torch::arange(1, k, torch::kFloat64).sqrt();
+  auto jacobi = torch::diag(off, 1) + torch::diag(off, -1);
+  auto [nodes, vectors] = torch::linalg_eigh(jacobi);
+  auto log_w = 2.0 * vectors[0].abs().log();
+  return {nodes, log_w - torch::logsumexp(log_w, 0)};  // normalised: Σ w = 1 exactly
 }
+}  // namespace
 
 namespace functional {
 
@@ -48,11 +60,19 @@ SparseGPImpl::SparseGPImpl(const SparseGPOptions& options) : options_(options) {
   for (double l : ls)
     TORCH_CHECK(l > 0 && std::isfinite(l), "sparse_gp: length scale ", l, " must be finite and > 0");
   const auto& lv = options.likelihood_variance();
-  TORCH_CHECK(lv == "ignore" || lv == "probit", "sparse_gp: likelihood_variance = '", lv,
-              "' is not one of 'ignore', 'probit'");
+  TORCH_CHECK(lv == "ignore" || lv == "probit" || lv == "quadrature", "sparse_gp: likelihood_variance = '", lv,
+              "' is not one of 'ignore', 'probit', 'quadrature'");
   probit_ = lv == "probit";
+  quadrature_ = lv == "quadrature";
+  TORCH_CHECK(options.quadrature_points() >= 2 && options.quadrature_points() <= 100,
+              "sparse_gp: quadrature_points = ", options.quadrature_points(), " must be in [2, 100]");
 
   auto opts = torch::TensorOptions().dtype(options.dtype()).device(z.device());
+  if (quadrature_) {
+    auto [nodes, log_w] = gauss_hermite(options.quadrature_points());
+    gh_nodes_ = nodes.to(opts);
+    gh_log_weights_ = log_w.to(opts);
+  }
   log_variance_ = register_parameter(
       "log_variance", torch::full({}, std::log(options.kernel_variance()), opts), options.learn_kernel());
   log_length_scales_ = register_parameter(
@@ -116,27 +136,105 @@ torch::Tensor SparseGPImpl::conditional_variance(const torch::Tensor& x) {
 
 torch::Tensor SparseGPImpl::latent_mean(const torch::Tensor& theta, const torch::Tensor& x) {
   check_theta(theta);
-  return torch::matmul(theta, projection(x));
+  return torch::matmul(theta, logit_map(x).a);
+}
+
+// ---- the frozen-hyper-parameter cache ------------------------------------------------------
+
+bool SparseGPImpl::hypers_frozen() const {
+  if (!torch::GradMode::is_enabled()) return true;
+  return !log_variance_.requires_grad() && !log_length_scales_.requires_grad() && !inducing_inputs_.requires_grad();
+}
+
+SparseGPImpl::HyperKey SparseGPImpl::hyper_key() const {
+  auto ptr = [](const torch::Tensor& t) { return reinterpret_cast<int64_t>(t.data_ptr()); };
+  return {ptr(log_variance_),      static_cast<int64_t>(log_variance_._version()),
+          ptr(log_length_scales_), static_cast<int64_t>(log_length_scales_._version()),
+          ptr(inducing_inputs_),   static_cast<int64_t>(inducing_inputs_._version())};
+}
+
+torch::Tensor SparseGPImpl::cholesky() {
+  if (!hypers_frozen()) return kzz_cholesky();
+  std::lock_guard<std::recursive_mutex> lock(cache_mutex_);
+  const auto key = hyper_key();
+  if (key != cache_key_ || !cached_cholesky_.defined()) {
+    torch::NoGradGuard no_grad;
+    cached_maps_.clear();
+    cached_cholesky_ = kzz_cholesky();
+    cache_key_ = key;
+  }
+  return cached_cholesky_;
+}
+
+SparseGPImpl::LogitMap SparseGPImpl::compute_logit_map(const torch::Tensor& x) {
+  auto L = hypers_frozen() ? cholesky() : kzz_cholesky();
+  auto w = whitened_cross(x, L);  // [M, B]
+  LogitMap m;
+  m.a = options_.whiten() ? w : torch::linalg_solve_triangular(L.transpose(0, 1), w, true);
+  if (probit_) {
+    auto var = (kernel_variance() - w.square().sum(0)).clamp_min(0);  // [B]
+    m.scale = torch::rsqrt(1.0 + (M_PI / 8.0) * var);
+  }
+  if (quadrature_) m.sd = (kernel_variance() - w.square().sum(0)).clamp_min(0).sqrt();  // [B]
+  return m;
+}
+
+SparseGPImpl::LogitMap SparseGPImpl::logit_map(const torch::Tensor& x) {
+  auto xin = inputs(x);
+  if (!hypers_frozen()) return compute_logit_map(xin);
+  std::lock_guard<std::recursive_mutex> lock(cache_mutex_);
+  cholesky();  // refreshes the key; drops the maps if the hyper-parameters changed
+  const auto version = static_cast<int64_t>(xin._version());
+  for (size_t i = 0; i < cached_maps_.size(); ++i) {
+    if (cached_maps_[i].x.is_same(xin) && cached_maps_[i].x_version == version) {
+      if (i != 0) std::rotate(cached_maps_.begin(), cached_maps_.begin() + i, cached_maps_.begin() + i + 1);
+      return cached_maps_.front().map;
+    }
+  }
+  LogitMap m;
+  {
+    torch::NoGradGuard no_grad;
+    m = compute_logit_map(xin);
+  }
+  cached_maps_.insert(cached_maps_.begin(), CachedMap{xin, version, m});
+  if (cached_maps_.size() > kCachedInputs) cached_maps_.pop_back();
+  return m;
 }
 
 torch::Tensor SparseGPImpl::logit(const torch::Tensor& theta, const torch::Tensor& x) {
   check_theta(theta);
-  auto L = kzz_cholesky();
-  auto w = whitened_cross(x, L);  // [M, B]
-  auto a = options_.whiten() ? w : torch::linalg_solve_triangular(L.transpose(0, 1), w, true);
-  auto f = torch::matmul(theta, a);  // [S, B]
-  if (!probit_) return f;
-  auto var = (kernel_variance() - w.square().sum(0)).clamp_min(0);  // [B]
-  return f * torch::rsqrt(1.0 + (M_PI / 8.0) * var);
+  auto m = logit_map(x);
+  auto f = torch::matmul(theta, m.a);  // [S, B]
+  return m.scale.defined() ? f * m.scale : f;
+}
+
+torch::Tensor SparseGPImpl::quadrature_log_sigmoid(const torch::Tensor& f, const torch::Tensor& sd,
+                                                   const torch::Tensor& sign) {
+  // [S, B, K]: the latent at every node, signed; then a log-sum-exp over the nodes.
+  auto g = (f.unsqueeze(-1) + sd.unsqueeze(-1) * gh_nodes_) * sign.unsqueeze(-1);
+  return torch::logsumexp(functional::log_sigmoid(g) + gh_log_weights_, -1);
 }
 
 torch::Tensor SparseGPImpl::log_likelihood(const torch::Tensor& theta, const data::Batch& batch) {
   TORCH_CHECK(batch.y.dim() == 1 && batch.y.size(0) == batch.x.size(0),
               "sparse_gp: y must be [B] with B = ", batch.x.size(0), ", got ", batch.y.sizes());
+  if (quadrature_) {
+    check_theta(theta);
+    auto m = logit_map(batch.x);
+    auto sign = 2.0 * batch.y.to(theta.scalar_type()) - 1.0;  // y ∈ {0, 1} -> ∓1
+    return quadrature_log_sigmoid(torch::matmul(theta, m.a), m.sd, sign);
+  }
   return functional::bernoulli_logit_log_likelihood(logit(theta, batch.x), batch.y);
 }
 
 torch::Tensor SparseGPImpl::predict_log_proba(const torch::Tensor& theta, const torch::Tensor& x) {
+  if (quadrature_) {
+    check_theta(theta);
+    auto m = logit_map(x);
+    auto f = torch::matmul(theta, m.a);
+    auto one = torch::ones({1}, f.options());
+    return torch::stack({quadrature_log_sigmoid(f, m.sd, -one), quadrature_log_sigmoid(f, m.sd, one)}, 2);
+  }
   auto f = logit(theta, x);
   return torch::stack({functional::log_sigmoid(-f), functional::log_sigmoid(f)}, 2);
 }
@@ -145,7 +243,7 @@ torch::Tensor SparseGPImpl::log_prior(const torch::Tensor& theta) {
   check_theta(theta);
   const double m = static_cast<double>(num_inducing_);
   if (options_.whiten()) return -0.5 * theta.square().sum(-1) - m * kHalfLog2Pi;
-  auto L = kzz_cholesky();
+  auto L = cholesky();
   auto alpha = torch::linalg_solve_triangular(L, theta.transpose(0, 1), false);  // [M, S]
   return -0.5 * alpha.square().sum(0) - L.diagonal().log().sum() - m * kHalfLog2Pi;
 }
@@ -153,18 +251,21 @@ torch::Tensor SparseGPImpl::log_prior(const torch::Tensor& theta) {
 torch::Tensor SparseGPImpl::init_theta() { return torch::zeros({num_inducing_}, theta_options()); }
 
 std::string SparseGPImpl::architecture() const {
+  // The node count only when it matters, so that existing run directories keep their
+  // architecture string.
+  const auto lv = quadrature_ ? fmt::format("quadrature{}", options_.quadrature_points())
+                              : options_.likelihood_variance();
   return fmt::format("sparse_gp(M={},D={},kernel=se_ard,whiten={},jitter={},likelihood_variance={},"
                      "learn_kernel={},learn_inducing={})",
-                     num_inducing_, input_dim_, options_.whiten() ? 1 : 0, options_.jitter(),
-                     options_.likelihood_variance(), options_.learn_kernel() ? 1 : 0,
-                     options_.learn_inducing() ? 1 : 0);
+                     num_inducing_, input_dim_, options_.whiten() ? 1 : 0, options_.jitter(), lv,
+                     options_.learn_kernel() ? 1 : 0, options_.learn_inducing() ? 1 : 0);
 }
 
 std::optional<GaussianPrior> SparseGPImpl::gaussian_prior() {
   auto opts = theta_options();
   auto loc = torch::zeros({num_inducing_}, opts);
-  if (options_.whiten()) return GaussianPrior{loc, torch::eye(num_inducing_, opts)};
-  return GaussianPrior{loc, kzz_cholesky()};
+  if (options_.whiten()) return GaussianPrior{loc, torch::eye(num_inducing_, opts), torch::Tensor()};
+  return GaussianPrior{loc, cholesky(), torch::Tensor()};
 }
 
 }  // namespace unlearn::models

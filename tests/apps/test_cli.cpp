@@ -1,67 +1,12 @@
 // End-to-end tests of the real `unlearn` binary: train -> forget -> export on tiny configs,
 // resume after kill -9, and bad input that must exit 2 and leave the run directory untouched.
-#include <gtest/gtest.h>
-
-#include <sys/wait.h>
-
-#include <array>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <map>
-#include <sstream>
-
-#include <nlohmann/json.hpp>
+#include "cli_support.h"
 
 namespace {
-namespace fs = std::filesystem;
+using namespace cli_test;
 
-struct Result {
-  int rc;
-  std::string out;
-};
-
-Result run(const std::string& args) {
-  std::string cmd = std::string(UNLEARN_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-/// Every file of a directory with its bytes: "byte-identical before and after".
-std::map<std::string, std::string> snapshot(const fs::path& dir) {
-  std::map<std::string, std::string> files;
-  for (const auto& e : fs::recursive_directory_iterator(dir))
-    if (e.is_regular_file()) files[fs::relative(e.path(), dir).string()] = slurp(e.path());
-  return files;
-}
-
-class Cli : public ::testing::Test {
+class Cli : public CliTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("unlearn_cli_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  fs::path write_config(const std::string& name, const nlohmann::json& j) {
-    auto p = dir_ / name;
-    std::ofstream(p) << j.dump(2);
-    return p;
-  }
   static nlohmann::json exact_config() {
     return {{"seed", 3},
             {"data", {{"kind", "synthetic_regression"}, {"n", 60}, {"features", 3}}},
@@ -74,7 +19,6 @@ class Cli : public ::testing::Test {
                   {"checkpoint_every", 100}};
     return j;
   }
-  fs::path dir_;
 };
 
 TEST_F(Cli, TrainForgetExportExact) {
@@ -141,11 +85,11 @@ TEST_F(Cli, VariationalForgetMethodsWriteGenerations) {
 }
 
 TEST_F(Cli, ViTrainingResumesBitIdenticallyAfterKill) {
-  auto cfg = write_config("vi.json", vi_config(3000));
+  auto cfg = write_config("vi.json", vi_config(1500));
   auto a = dir_ / "a", b = dir_ / "b";
   ASSERT_EQ(run("train " + cfg.string() + " --out " + a.string() + " --quiet").rc, 0);
   // Start the same run and kill -9 it as soon as its first periodic checkpoint (step 100 of
-  // 3000, about 1 s of work) is on disk; then resume.
+  // 1500) is on disk; then resume.
   std::string cmd = "(" + std::string(UNLEARN_BINARY) + " train " + cfg.string() + " --out " +
                     b.string() + " --quiet & pid=$!; while [ ! -f " + (b / "gen-0000.ckpt").string() +
                     " ] && kill -0 $pid; do sleep 0.01; done; kill -9 $pid; wait $pid) >/dev/null 2>&1";

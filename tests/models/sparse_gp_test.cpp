@@ -1,10 +1,12 @@
 #include "sparse_gp/sparse_gp.h"
 
 #include <cmath>
+#include <iostream>
 #include <sstream>
 
 #include <gtest/gtest.h>
 
+#include "logistic/bernoulli_logit_kernel.h"
 #include "logistic/logistic.h"
 #include "test_util.h"
 #include "unlearn/data/csv.h"
@@ -192,7 +194,7 @@ TEST(SparseGP, ReferenceKzzConditionNumberIsModerate) {
 }
 
 TEST(SparseGP, PredictLogProbaIsNormalisedAndMatchesLikelihood) {
-  for (const std::string lv : {"ignore", "probit"}) {
+  for (const std::string lv : {"ignore", "probit", "quadrature"}) {
     auto gp = SparseGP(reference_options().likelihood_variance(lv));
     auto ds = moons();
     torch::manual_seed(6);
@@ -203,6 +205,74 @@ TEST(SparseGP, PredictLogProbaIsNormalisedAndMatchesLikelihood) {
     auto idx = ds.y().view({1, -1, 1}).expand({4, 100, 1});
     EXPECT_TRUE(torch::allclose(lp.gather(2, idx).squeeze(2), gp->log_likelihood(u, ds.batch()),
                                 1e-12, 1e-12));
+  }
+}
+
+// The quadrature likelihood against the integral done the slow way: for every (sample, datum),
+// p(y|x,u) = ∫ σ(±g) N(g; f, σ²) dg by the trapezoid rule on 40 001 points over f ± 12σ, with f
+// and σ² from the plain loops (trapezoid error on this smooth, Gaussian-tailed integrand: far
+// below 1e-10). Gauss–Hermite converges geometrically but not fast, because σ(g) has poles at
+// ±iπ: measured here, 100 points reach 3e-14, 20 points (the default) 7e-7, 3 points 3e-2.
+// The tolerances sit an order above those; the 3-point rule must fail the 20-point tolerance.
+TEST(SparseGP, QuadratureLikelihoodIntegratesTheConditionalVariance) {
+  auto p = small_problem(3);
+  auto kzz = plain_gram(p.z, p.z, kVariance, kLengthScales);
+  auto kinv = torch::linalg_inv(kzz);
+  auto kxz = plain_gram(p.x, p.z, kVariance, kLengthScales);
+  auto f = torch::matmul(p.theta, torch::matmul(kinv, kxz.t()));  // [3, 7]
+  auto var = (kVariance - (torch::matmul(kxz, kinv) * kxz).sum(1)).clamp_min(0);
+  auto ref = torch::zeros({3, 7}, torch::kFloat64);
+  for (int64_t s = 0; s < 3; ++s) {
+    for (int64_t b = 0; b < 7; ++b) {
+      const double mu = f[s][b].item<double>(), sd = std::sqrt(var[b].item<double>());
+      const double sign = p.y[b].item<double>() > 0.5 ? 1.0 : -1.0;
+      const int n = 40001;
+      const double lo = mu - 12 * sd, h = 24 * sd / (n - 1);
+      double acc = 0;
+      for (int i = 0; i < n; ++i) {
+        const double g = lo + i * h, z = (g - mu) / sd;
+        const double v = std::exp(plain_log_sigmoid(sign * g)) * std::exp(-0.5 * z * z) / (sd * std::sqrt(2 * M_PI));
+        acc += (i == 0 || i == n - 1 ? 0.5 : 1.0) * v * h;
+      }
+      ref[s][b] = std::log(acc);
+    }
+  }
+  ASSERT_GT(var.max().item<double>(), 0.05);  // the conditional variance matters here
+  auto with_points = [&](int64_t k) {
+    return SparseGP(SparseGPOptions(p.z).kernel_variance(kVariance).length_scales(kLengthScales)
+                        .likelihood_variance("quadrature").quadrature_points(k))
+        ->log_likelihood(p.theta, {p.x, p.y, torch::arange(7)});
+  };
+  auto error = [&](int64_t k) { return (with_points(k) - ref).abs().max().item<double>(); };
+  EXPECT_LT(error(100), 1e-9);
+  EXPECT_LT(error(20), 1e-5);
+  EXPECT_GT(error(3), 1e-5);
+  std::cout << "[ info ] quadrature error with 100 / 20 / 3 points: " << error(100) << " / " << error(20)
+            << " / " << error(3) << "\n";
+  auto ll = small_model(p, /*whiten=*/false, "quadrature")->log_likelihood(p.theta, {p.x, p.y, torch::arange(7)});
+  EXPECT_TRUE(torch::equal(ll, with_points(20)));  // 20 is the default
+  // The conditional variance flattens the likelihood towards 1/2 compared with "ignore".
+  auto plain = small_model(p, false, "ignore")->log_likelihood(p.theta, {p.x, p.y, torch::arange(7)});
+  EXPECT_FALSE(torch::allclose(ll, plain, 1e-3, 1e-3));
+}
+
+// Gradient of the quadrature likelihood in θ against central finite differences (float64).
+TEST(SparseGP, QuadratureLikelihoodGradientMatchesFiniteDifferences) {
+  auto p = small_problem(4);
+  auto gp = small_model(p, /*whiten=*/true, "quadrature");
+  data::Batch batch{p.x, p.y, torch::arange(7)};
+  auto theta = p.theta.clone().requires_grad_(true);
+  gp->log_likelihood(theta, batch).sum().backward();
+  auto grad = theta.grad();
+  const double h = 1e-6;
+  for (int64_t s = 0; s < 3; ++s) {
+    for (int64_t m = 0; m < 6; ++m) {
+      auto plus = p.theta.clone(), minus = p.theta.clone();
+      plus[s][m] += h;
+      minus[s][m] -= h;
+      const double fd = (gp->log_likelihood(plus, batch).sum() - gp->log_likelihood(minus, batch).sum()).item<double>() / (2 * h);
+      EXPECT_NEAR(grad[s][m].item<double>(), fd, 1e-6 * std::max(1.0, std::abs(fd))) << s << "," << m;
+    }
   }
 }
 
@@ -312,6 +382,7 @@ void expect_rejected(const SparseGPOptions& options, const std::string& needle) 
 
 TEST(SparseGP, BadOptionsAreRejectedNamingTheValue) {
   expect_rejected(reference_options().likelihood_variance("mc"), "'mc'");
+  expect_rejected(reference_options().likelihood_variance("quadrature").quadrature_points(1), "quadrature_points = 1");
   expect_rejected(reference_options().kernel_variance(-2.5), "-2.5");
   expect_rejected(reference_options().length_scales({1.0, -0.25}), "-0.25");
   expect_rejected(reference_options().length_scales({1.0, 2.0, 3.0}), "3 values");
@@ -372,6 +443,67 @@ TEST(BernoulliLogit, ExactGradientAndHessianAtAndAroundZero) {
   }
   auto ls = functional::log_sigmoid(torch::tensor({0.0}, torch::kFloat64));
   EXPECT_NEAR(ls.item<double>(), -std::log(2.0), 1e-15);
+}
+
+// The fused CPU kernel (bernoulli_logit_kernel.h) against the plain formula, on odd sizes so that
+// the vector body and the scalar tail both run, with f spanning the saturated tails.
+TEST(BernoulliLogit, FusedKernelMatchesThePlainFormulaAndItsGradient) {
+  torch::manual_seed(3);
+  auto f = (8.0 * torch::randn({37, 53}, torch::kFloat64)).requires_grad_(true);
+  auto y = (torch::rand({53}, torch::kFloat64) > 0.5).to(torch::kFloat64);
+  auto ll = functional::bernoulli_logit_log_likelihood(f, y);
+  auto fd = f.detach();
+  auto ref = y * fd - (fd.clamp_min(0) + torch::log1p(torch::exp(-fd.abs())));
+  // libmvec's exp and log1p are within 4 ulp: absolute 1e-14 on terms of size up to ~30.
+  EXPECT_TRUE(torch::allclose(ll, ref, 1e-13, 1e-14)) << (ll - ref).abs().max();
+  auto g = torch::autograd::grad({ll.sum()}, {f})[0];
+  EXPECT_TRUE(torch::allclose(g, y - torch::sigmoid(fd), 1e-14, 1e-15)) << (g - (y - torch::sigmoid(fd))).abs().max();
+  // y as a scalar broadcast over f (log σ(f)).
+  auto ls = functional::log_sigmoid(fd);
+  EXPECT_TRUE(torch::allclose(ls, -(fd.clamp_min(0) - fd + torch::log1p(torch::exp(-fd.abs()))), 1e-13, 1e-14));
+  std::cout << "[ info ] fused Bernoulli-logit kernel available here: "
+            << (kernels::bernoulli_logit_fused_available(fd) ? "yes" : "no (torch operators)") << "\n";
+}
+
+// The frozen-hyper-parameter cache must never serve a stale map: after an in-place change of a
+// hyper-parameter or of the inputs, the logits equal those of a freshly built model.
+TEST(SparseGP, CachedLogitMapFollowsHyperParameterAndInputChanges) {
+  auto ds = moons();
+  auto theta = torch::randn({5, 20}, torch::kFloat64);
+  auto x = ds.x().clone();
+  SparseGP gp(reference_options());
+  auto first = gp->logit(theta, x);
+  EXPECT_TRUE(torch::equal(first, gp->logit(theta, x)));  // served from the cache
+  {
+    torch::NoGradGuard no_grad;
+    // A length-scale, not the variance: without whitening the projected mean
+    // k(x,Z) K_ZZ^-1 u does not depend on the kernel variance at all.
+    gp->log_length_scales().add_(0.3);  // an optimizer step would do this
+  }
+  std::vector<double> longer;
+  for (double l : kLengthScales) longer.push_back(l * std::exp(0.3));
+  SparseGP fresh(SparseGPOptions(reference_inducing()).kernel_variance(kVariance).length_scales(longer));
+  // 1e-8, not 1e-12: the two models reach the longer length-scales by different roundings
+  // (log ℓ + 0.3 vs log(ℓ·e^0.3)), and K_ZZ's conditioning (~1e4, more with longer ℓ) amplifies
+  // that to ~4e-11 here; a stale cache would be off by O(1) (the change is ~14).
+  EXPECT_TRUE(torch::allclose(gp->logit(theta, x), fresh->logit(theta, x), 1e-8, 1e-8));
+  EXPECT_FALSE(torch::allclose(gp->logit(theta, x), first, 1e-6, 1e-6));
+  x.mul_(0.5);  // the same tensor, new values: its version counter moves
+  EXPECT_TRUE(torch::allclose(gp->logit(theta, x), fresh->logit(theta, x.clone()), 1e-8, 1e-8));
+  // log_prior and the Gaussian prior use the refreshed factor too.
+  EXPECT_TRUE(torch::allclose(gp->log_prior(theta), fresh->log_prior(theta), 1e-8, 1e-8));
+}
+
+TEST(SparseGP, LearnedHyperParametersBypassTheCacheAndGetGradients) {
+  auto ds = moons();
+  SparseGP gp(reference_options().learn_kernel(true));
+  auto theta = torch::randn({3, 20}, torch::kFloat64);
+  for (int i = 0; i < 2; ++i) {  // twice: a cache would cut the graph on the second call
+    gp->zero_grad();
+    gp->log_likelihood(theta, ds.batch()).sum().backward();
+    ASSERT_TRUE(gp->log_length_scales().grad().defined());
+    EXPECT_GT(gp->log_length_scales().grad().abs().sum().item<double>(), 0.0);
+  }
 }
 
 }  // namespace

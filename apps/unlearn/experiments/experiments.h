@@ -17,6 +17,8 @@ struct ExperimentContext {
 void run_vbu_experiment(const nlohmann::json& config, const ExperimentContext& ctx);
 /// Bayesian inference forgetting on the GMM (issue 6).
 void run_gmm_bif_experiment(const nlohmann::json& config, const ExperimentContext& ctx);
+/// Bayesian inference forgetting for Bayesian networks on Fashion-MNIST (issue 7).
+void run_fmnist_bif_experiment(const nlohmann::json& config, const ExperimentContext& ctx);
 
 }  // namespace unlearn::app
 

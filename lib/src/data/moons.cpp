@@ -8,7 +8,7 @@ Dataset make_moons(int64_t n_samples, double noise, std::optional<torch::Generat
   TORCH_CHECK(n_samples >= 0, "make_moons: n_samples must be non-negative, got ", n_samples);
   TORCH_CHECK(noise >= 0.0, "make_moons: noise must be non-negative, got ", noise);
   // Torch 1.13's factories take c10::optional, which std::optional does not convert to.
-  const c10::optional<torch::Generator> gen = generator ? c10::make_optional(*generator) : c10::nullopt;
+  const auto gen = generator ? c10::optional<torch::Generator>(*generator) : c10::optional<torch::Generator>();
   const auto f64 = torch::kFloat64;
   const int64_t n_out = n_samples / 2;
   const int64_t n_in = n_samples - n_out;

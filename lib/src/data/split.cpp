@@ -24,7 +24,7 @@ IdSplit random_split_ids(const Dataset& ds, int64_t n_erase, std::optional<torch
   TORCH_CHECK(n_erase >= 0 && n_erase <= ds.size(), "random_split_ids: cannot erase ", n_erase, " of ",
               ds.size(), " rows");
   const auto device = generator ? generator->device() : torch::Device(torch::kCPU);
-  const c10::optional<torch::Generator> gen = generator ? c10::make_optional(*generator) : c10::nullopt;
+  const auto gen = generator ? c10::optional<torch::Generator>(*generator) : c10::optional<torch::Generator>();
   auto chosen = torch::randperm(ds.size(), gen, torch::dtype(torch::kLong).device(device))
                     .narrow(0, 0, n_erase)
                     .to(ds.device());

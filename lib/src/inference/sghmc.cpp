@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "unlearn/inference/noise.h"
+#include "optimizer_key.h"
 #include "unlearn/inference/schedule.h"
 
 namespace unlearn::inference {
@@ -78,7 +79,7 @@ torch::Tensor SGHMC::step(LossClosure closure) {
     const double alpha = options.friction();
     for (auto& p : group.params()) {
       if (!p.grad().defined()) continue;
-      auto key = c10::guts::to_string(p.unsafeGetTensorImpl());
+      auto key = detail::optimizer_state_key(state_, p);
       auto it = state_.find(key);
       if (it == state_.end()) {
         auto st = std::make_unique<SGHMCParamState>();
@@ -115,7 +116,7 @@ const SGHMCOptions& SGHMC::group_options_of(const torch::Tensor& param) const {
 
 int64_t SGHMC::step_count(const torch::Tensor& param) const {
   group_options_of(param);
-  auto it = state_.find(c10::guts::to_string(param.unsafeGetTensorImpl()));
+  auto it = state_.find(detail::optimizer_state_key(state_, param));
   return it == state_.end() ? 0 : static_cast<const SGHMCParamState&>(*it->second).step();
 }
 
@@ -125,7 +126,7 @@ double SGHMC::next_step_size(const torch::Tensor& param) const {
 
 torch::Tensor SGHMC::velocity(const torch::Tensor& param) const {
   group_options_of(param);
-  auto it = state_.find(c10::guts::to_string(param.unsafeGetTensorImpl()));
+  auto it = state_.find(detail::optimizer_state_key(state_, param));
   if (it == state_.end()) return torch::zeros_like(param).detach();
   return static_cast<const SGHMCParamState&>(*it->second).velocity();
 }

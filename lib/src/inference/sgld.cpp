@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "unlearn/inference/noise.h"
+#include "optimizer_key.h"
 #include "unlearn/inference/schedule.h"
 
 namespace unlearn::inference {
@@ -70,7 +71,7 @@ torch::Tensor SGLD::step(LossClosure closure) {
     options.validate();  // a handful of comparisons; catches options edited after construction
     for (auto& p : group.params()) {
       if (!p.grad().defined()) continue;
-      auto key = c10::guts::to_string(p.unsafeGetTensorImpl());
+      auto key = detail::optimizer_state_key(state_, p);
       auto it = state_.find(key);
       if (it == state_.end()) it = state_.emplace(key, std::make_unique<SGLDParamState>()).first;
       auto& st = static_cast<SGLDParamState&>(*it->second);
@@ -100,7 +101,7 @@ const SGLDOptions& SGLD::group_options_of(const torch::Tensor& param) const {
 
 int64_t SGLD::step_count(const torch::Tensor& param) const {
   group_options_of(param);  // checks membership
-  auto it = state_.find(c10::guts::to_string(param.unsafeGetTensorImpl()));
+  auto it = state_.find(detail::optimizer_state_key(state_, param));
   return it == state_.end() ? 0 : static_cast<const SGLDParamState&>(*it->second).step();
 }
 

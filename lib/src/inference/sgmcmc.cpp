@@ -96,15 +96,17 @@ double SGMCMCTrainer::next_step_size() const {
 
 torch::Tensor SGMCMCTrainer::step() {
   auto batch = sampler_.next();
-  const double scale = static_cast<double>(sampler_.dataset().size()) / static_cast<double>(batch.size());
+  double scale = static_cast<double>(sampler_.dataset().size()) / static_cast<double>(batch.size());
+  if (data_parallel_) std::tie(batch, scale) = data_parallel_.local_batch(batch, scale);  // data_parallel.h
   auto energy = sgmcmc_energy(*model_, theta_, batch, scale);
   optimizer_->zero_grad();
   // Only θ: the model's hyper-parameters are frozen and get no gradient.
   energy.backward({}, /*retain_graph=*/false, /*create_graph=*/false, at::TensorList(theta_));
+  auto reported = data_parallel_ ? detail::average_step(data_parallel_, {theta_}, energy) : energy.detach();
   optimizer_->step();
   ++step_;
   bank_.offer(step_, theta_.detach());
-  last_energy_ = energy.detach();
+  last_energy_ = reported;
   return last_energy_;
 }
 

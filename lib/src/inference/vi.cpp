@@ -136,7 +136,8 @@ VITrainer::VITrainer(std::shared_ptr<Model> model, std::shared_ptr<GaussianPoste
 
 torch::Tensor VITrainer::step() {
   auto batch = sampler_.next();
-  const double scale = static_cast<double>(sampler_.dataset().size()) / static_cast<double>(batch.size());
+  double scale = static_cast<double>(sampler_.dataset().size()) / static_cast<double>(batch.size());
+  if (data_parallel_) std::tie(batch, scale) = data_parallel_.local_batch(batch, scale);  // data_parallel.h
 
   std::vector<int64_t> shape{options_.num_samples(), posterior_->dim()};
   if (posterior_->runs() > 0) shape.insert(shape.begin(), posterior_->runs());
@@ -151,7 +152,8 @@ torch::Tensor VITrainer::step() {
         torch::NoGradGuard no_grad;
         auto p = model_->gaussian_prior();
         TORCH_CHECK(p.has_value(), "VI: model '", model_->architecture(), "' no longer has a Gaussian prior");
-        cached_prior_ = GaussianPrior{p->loc.detach(), p->scale_tril.detach()};
+        auto detached = [](const torch::Tensor& t) { return t.defined() ? t.detach() : t; };
+        cached_prior_ = GaussianPrior{p->loc.detach(), detached(p->scale_tril), detached(p->scale_diag)};
       }
       prior = cached_prior_;
     }
@@ -160,9 +162,10 @@ torch::Tensor VITrainer::step() {
   auto objective = negative_elbo(*model_, *posterior_, batch, scale, noise, prior);
   optimizer_->zero_grad();
   objective.sum().backward({}, /*retain_graph=*/false, /*create_graph=*/false, at::TensorList(trained_));
+  auto reported = data_parallel_ ? detail::average_step(data_parallel_, trained_, objective) : objective.detach();
   optimizer_->step();
   ++step_;
-  last_objective_ = objective.detach();
+  last_objective_ = reported;
   return last_objective_;
 }
 

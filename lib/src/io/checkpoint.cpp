@@ -153,7 +153,8 @@ std::string truncated(std::uint64_t have, std::uint64_t want) {
 }  // namespace
 
 CheckpointError::CheckpointError(CheckpointErrorKind kind, std::string message)
-    : c10::Error(std::move(message), /*backtrace=*/""), kind_(kind) {}
+    // No backtrace: `{}` is an empty string in LibTorch 1.x and a null lazy backtrace in 2.x.
+    : c10::Error(std::move(message), /*backtrace=*/{}), kind_(kind) {}
 
 const torch::Tensor& Checkpoint::at(const std::string& name) const {
   auto it = tensors.find(name);

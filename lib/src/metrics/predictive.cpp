@@ -90,6 +90,9 @@ double knn_kl_estimate(const torch::Tensor& x, const torch::Tensor& y) {
   dxx.fill_diagonal_(INFINITY);
   auto rho = std::get<0>(dxx.min(1));
   auto nu = std::get<0>(torch::cdist(xx, yy).min(1));
+  TORCH_CHECK(rho.min().item<double>() > 0 && nu.min().item<double>() > 0,
+              "knn_kl_estimate: duplicate samples (a nearest-neighbour distance of 0); the 1-NN "
+              "estimator needs continuous, distinct samples");
   return (d / n) * (nu.log() - rho.log()).sum().item<double>() + std::log(m / (n - 1.0));
 }
 

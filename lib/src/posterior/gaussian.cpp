@@ -28,12 +28,24 @@ torch::Tensor GaussianPosteriorImpl::sample_noise(int64_t num_samples,
   std::vector<int64_t> shape{num_samples, dim()};
   if (runs() > 0) shape.insert(shape.begin(), runs());
   auto opts = loc_.options().requires_grad(false);
-  return gen ? torch::randn(shape, *gen, opts) : torch::randn(shape, opts);
+  if (!gen) return torch::randn(shape, opts);
+  // A generator on another device than the posterior (a CPU one for a CUDA posterior): draw
+  // there and move, as standard_normal does; the same numbers on every device.
+  if (gen->device().type() != opts.device().type()) {
+    return torch::randn(shape, *gen, opts.device(gen->device())).to(opts.device());
+  }
+  return torch::randn(shape, *gen, opts);
 }
 
 torch::Tensor GaussianPosteriorImpl::log_prob_at_mode() const {
   constexpr double kLog2Pi = 1.8378770664093454835606594728112;
-  return -F::half_log_det_tril(scale_tril()) - 0.5 * static_cast<double>(dim()) * kLog2Pi;
+  return -half_log_det() - 0.5 * static_cast<double>(dim()) * kLog2Pi;
+}
+
+torch::Tensor GaussianPosteriorImpl::half_log_det() const {
+  // Mean-field: from the diagonal, never a P×P matrix (a network's P is 10⁴–10⁶).
+  if (family() == "mean_field") return stddev().log().sum(-1);
+  return F::half_log_det_tril(scale_tril());
 }
 
 torch::Tensor GaussianPosteriorImpl::covariance() const {
@@ -42,6 +54,10 @@ torch::Tensor GaussianPosteriorImpl::covariance() const {
 }
 
 torch::Tensor GaussianPosteriorImpl::entropy() const {
+  if (family() == "mean_field") {
+    constexpr double kLog2Pi = 1.8378770664093454835606594728112;
+    return half_log_det() + 0.5 * static_cast<double>(dim()) * (1.0 + kLog2Pi);
+  }
   return F::gaussian_entropy_tril(scale_tril());
 }
 
@@ -57,7 +73,10 @@ torch::Tensor GaussianPosteriorImpl::kl_divergence(const GaussianPosteriorImpl& 
 torch::Tensor GaussianPosteriorImpl::kl_divergence(const GaussianPrior& prior) const {
   TORCH_CHECK(prior.loc.size(-1) == dim(), "prior has ", prior.loc.size(-1),
               " dimensions, the posterior ", dim());
-  return F::gaussian_kl_tril(loc_, scale_tril(), prior.loc, prior.scale_tril);
+  if (family() == "mean_field" && prior.scale_diag.defined() && !prior.scale_tril.defined()) {
+    return F::gaussian_kl_diag(loc_, stddev(), prior.loc, prior.scale_diag);
+  }
+  return F::gaussian_kl_tril(loc_, scale_tril(), prior.loc, prior.tril());
 }
 
 // ---- mean-field ---------------------------------------------------------------------------

@@ -48,7 +48,9 @@ EuboObjective::Terms EuboObjective::evaluate(const GaussianPosteriorImpl& q_u,
   // θ_rs = loc_r + L_r ε_s for every run in one product, sample-major [S, R·P]; the model sees
   // the S·R samples as one batch [S·R, P].
   auto theta = detail::affine_all_runs(noise, f.loc, f.scale, f.diagonal);
-  auto log_lik = F::erased_log_likelihood(*model_, theta.reshape({samples * runs, dim}), chunks)
+  auto flat_theta = theta.reshape({samples * runs, dim});
+  auto log_lik = (erased_log_likelihood_ ? erased_log_likelihood_(*model_, flat_theta, chunks)
+                                         : F::erased_log_likelihood(*model_, flat_theta, chunks))
                      .view({samples, runs})
                      .t();  // [R, S]
   if (scale != 1.0) log_lik = log_lik * scale;
@@ -112,7 +114,10 @@ VbuResult eubo_unlearn(Model& model, const GaussianPosteriorImpl& q_full,
   settings.check("eubo_unlearn");
   detail::check_inputs("eubo_unlearn", model, q_full, erased);
 
+  TORCH_CHECK(!options.erased_log_likelihood() || options.erased_batch_size() == 0,
+              "eubo_unlearn: data-parallel runs need erased_batch_size = 0, got ", options.erased_batch_size());
   EuboObjective objective(model, q_full, erased, options.lambdas(), options.chunk_size());
+  objective.set_erased_log_likelihood(options.erased_log_likelihood());
   auto q_u = q_full.replicate(static_cast<int64_t>(options.lambdas().size()));
   auto step = [&](const torch::Tensor& noise, const std::vector<data::Batch>& chunks,
                   double scale) {

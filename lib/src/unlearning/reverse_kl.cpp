@@ -156,7 +156,9 @@ ReverseKlObjective::Statistics ReverseKlObjective::statistics(
   TORCH_CHECK(noise.dim() == 2 && noise.size(1) == full.dim,
               "reverse KL: noise must be [S, ", full.dim, "], got ", noise.sizes());
   auto offset = full.offset(noise);  // θ_s − loc = L ε_s, [S, P]
-  auto log_lik = F::erased_log_likelihood(*model_, offset + full.loc, chunks);  // [S], all runs
+  auto theta = offset + full.loc;
+  auto log_lik = erased_log_likelihood_ ? erased_log_likelihood_(*model_, theta, chunks)
+                                        : F::erased_log_likelihood(*model_, theta, chunks);  // [S], all runs
   if (scale != 1.0) log_lik = log_lik * scale;
 
   Statistics stats;
@@ -212,7 +214,11 @@ VbuResult reverse_kl_unlearn(Model& model, const GaussianPosteriorImpl& q_full,
   settings.check("reverse_kl_unlearn");
   detail::check_inputs("reverse_kl_unlearn", model, q_full, erased);
 
+  TORCH_CHECK(!options.erased_log_likelihood() || options.erased_batch_size() == 0,
+              "reverse_kl_unlearn: data-parallel runs need erased_batch_size = 0, got ",
+              options.erased_batch_size());
   ReverseKlObjective objective(model, q_full, erased, options.lambdas(), options.chunk_size());
+  objective.set_erased_log_likelihood(options.erased_log_likelihood());
   auto q_v = q_full.replicate(static_cast<int64_t>(options.lambdas().size()));
   auto step = [&](const torch::Tensor& noise, const std::vector<data::Batch>& chunks,
                   double scale) {
@@ -265,7 +271,9 @@ VbuResult reverse_kl_closed_form(Model& model, const GaussianPosteriorImpl& q_fu
     const int64_t n = std::min(options.sample_chunk(), options.num_samples() - done);
     auto noise = gen.randn({n, dim}, opts);
     auto offset = full.offset(noise);
-    auto log_lik = F::erased_log_likelihood(model, offset + full.loc, chunks);
+    auto theta = offset + full.loc;
+    auto log_lik = options.erased_log_likelihood() ? options.erased_log_likelihood()(model, theta, chunks)
+                                                   : F::erased_log_likelihood(model, theta, chunks);
     auto inside = F::gaussian_adjusted_likelihood_mask(noise.square().sum(-1), log_lambda);  // [R, n]
     auto log_w = -torch::where(inside, log_lik, 0.0);                                 // [R, n]
     auto block_lse = log_w.logsumexp(-1);

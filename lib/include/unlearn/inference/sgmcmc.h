@@ -25,6 +25,7 @@
 #include "unlearn/data/dataset.h"
 #include "unlearn/data/sampler.h"
 #include "unlearn/inference/callbacks.h"
+#include "unlearn/inference/data_parallel.h"
 #include "unlearn/inference/sample_bank.h"
 #include "unlearn/io/checkpoint.h"
 #include "unlearn/model.h"
@@ -90,6 +91,10 @@ class SGMCMCTrainer {
   torch::Generator& generator() { return generator_; }
   const SGMCMCOptions& options() const { return options_; }
   const data::MinibatchSampler& sampler() const { return sampler_; }
+  /// Data-parallel training (data_parallel.h): construct the trainer over the index data set and
+  /// set this before the first step. Default: one process.
+  void set_data_parallel(DataParallel parallel) { data_parallel_ = std::move(parallel); }
+  const DataParallel& data_parallel() const { return data_parallel_; }
 
   /// Writes under `prefix`: tensors theta, optimizer, generator, minibatch/epoch_generator,
   /// samples; metadata step, sampler ("sgld" | "sghmc"), optimizer, minibatch, bank.
@@ -108,6 +113,7 @@ class SGMCMCTrainer {
   SampleBank bank_;
   torch::Tensor last_energy_;
   int64_t step_ = 0;
+  DataParallel data_parallel_;  // empty: one process
 };
 
 }  // namespace unlearn::inference

@@ -31,6 +31,7 @@
 #include "unlearn/data/dataset.h"
 #include "unlearn/data/sampler.h"
 #include "unlearn/inference/callbacks.h"
+#include "unlearn/inference/data_parallel.h"
 #include "unlearn/io/checkpoint.h"
 #include "unlearn/model.h"
 #include "unlearn/posterior/gaussian.h"
@@ -103,6 +104,10 @@ class VITrainer {
   torch::Generator& generator() { return generator_; }
   const VIOptions& options() const { return options_; }
   const data::MinibatchSampler& sampler() const { return sampler_; }
+  /// Data-parallel training (data_parallel.h): construct the trainer over the index data set and
+  /// set this before the first step. Default: one process.
+  void set_data_parallel(DataParallel parallel) { data_parallel_ = std::move(parallel); }
+  const DataParallel& data_parallel() const { return data_parallel_; }
 
   /// Writes under `prefix`: tensors posterior/<name>, hyper/<name> (when trained), optimizer,
   /// generator, minibatch/epoch_generator; metadata step, posterior, optimizer, minibatch.
@@ -124,6 +129,7 @@ class VITrainer {
   torch::Tensor noise_;                        // reused every step
   torch::Tensor last_objective_;
   int64_t step_ = 0;
+  DataParallel data_parallel_;  // empty: one process
 };
 
 }  // namespace unlearn::inference

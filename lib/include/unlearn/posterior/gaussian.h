@@ -63,6 +63,8 @@ class GaussianPosteriorImpl : public torch::nn::Module {
   virtual torch::Tensor log_prob(const torch::Tensor& theta) const = 0;
   /// log q at its mode (the mean): the reference of the adjusted likelihood's threshold.
   torch::Tensor log_prob_at_mode() const;
+  /// ½ log det Σ = Σ log diag L ([] or [R]); O(P) for mean-field.
+  torch::Tensor half_log_det() const;
   torch::Tensor mean() const { return loc_; }
   torch::Tensor covariance() const;
   torch::Tensor entropy() const;

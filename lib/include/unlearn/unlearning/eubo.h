@@ -42,6 +42,7 @@
 #include "unlearn/data/batch.h"
 #include "unlearn/model.h"
 #include "unlearn/posterior/gaussian.h"
+#include "unlearn/unlearning/data_parallel.h"
 #include "unlearn/unlearning/vbu_result.h"
 
 namespace unlearn {
@@ -85,6 +86,9 @@ struct EuboOptions {
   TORCH_ARG(double, tolerance) = 0.0;
   /// Seed of the run's generator (noise and minibatches).
   TORCH_ARG(uint64_t, seed) = 0;
+  /// Data-parallel runs (data_parallel.h): the erased log-likelihood summed over every rank's
+  /// share of D_e; null: this process's D_e only. Needs erased_batch_size = 0.
+  TORCH_ARG(ErasedLogLikelihoodFn, erased_log_likelihood) = nullptr;
 };
 
 /// The EUBO of R runs for given noise: the per-step computation of eubo_unlearn, exposed so that
@@ -108,6 +112,8 @@ class EuboObjective {
 
   int64_t runs() const { return log_lambda_.size(0); }
   const std::vector<data::Batch>& chunks() const { return chunks_; }
+  /// Replaces the local sum over D_e (data_parallel.h); null: the local sum.
+  void set_erased_log_likelihood(ErasedLogLikelihoodFn fn) { erased_log_likelihood_ = std::move(fn); }
 
  private:
   Model* model_;
@@ -115,6 +121,7 @@ class EuboObjective {
   std::vector<data::Batch> chunks_;
   torch::Tensor log_lambda_;  // [R]
   bool needs_mask_ = false;   // some λ > 0
+  ErasedLogLikelihoodFn erased_log_likelihood_;  // null: F::erased_log_likelihood
 };
 
 /// EUBO unlearning of `erased` from q_full = q(θ|D) (a posterior without runs; unchanged), for

@@ -34,6 +34,7 @@
 #include "unlearn/data/batch.h"
 #include "unlearn/model.h"
 #include "unlearn/posterior/gaussian.h"
+#include "unlearn/unlearning/data_parallel.h"
 #include "unlearn/unlearning/vbu_result.h"
 
 namespace unlearn {
@@ -104,6 +105,9 @@ struct ReverseKlOptions {
   TORCH_ARG(double, tolerance) = 0.0;
   /// Seed of the run's generator (samples and minibatches).
   TORCH_ARG(uint64_t, seed) = 0;
+  /// Data-parallel runs (data_parallel.h): the erased log-likelihood summed over every rank's
+  /// share of D_e; null: this process's D_e only. Needs erased_batch_size = 0.
+  TORCH_ARG(ErasedLogLikelihoodFn, erased_log_likelihood) = nullptr;
 };
 
 struct ReverseKlClosedFormOptions {
@@ -121,6 +125,9 @@ struct ReverseKlClosedFormOptions {
   TORCH_ARG(double, jitter) = 0.0;
   /// Seed of the generator of the samples.
   TORCH_ARG(uint64_t, seed) = 0;
+  /// Data-parallel runs (data_parallel.h): the erased log-likelihood summed over every rank's
+  /// share of D_e; null: this process's D_e only.
+  TORCH_ARG(ErasedLogLikelihoodFn, erased_log_likelihood) = nullptr;
 };
 
 /// The per-step computation of reverse_kl_unlearn, exposed for fixed-noise evaluation.
@@ -148,6 +155,8 @@ class ReverseKlObjective {
 
   int64_t runs() const { return log_lambda_.size(0); }
   const std::vector<data::Batch>& chunks() const { return chunks_; }
+  /// Replaces the local sum over D_e (data_parallel.h); null: the local sum.
+  void set_erased_log_likelihood(ErasedLogLikelihoodFn fn) { erased_log_likelihood_ = std::move(fn); }
 
  private:
   Model* model_;
@@ -155,6 +164,7 @@ class ReverseKlObjective {
   std::vector<data::Batch> chunks_;
   torch::Tensor log_lambda_;  // [R]
   bool needs_mask_ = false;   // some λ > 0
+  ErasedLogLikelihoodFn erased_log_likelihood_;  // null: F::erased_log_likelihood
 };
 
 /// Reverse-KL unlearning by Adam from q(θ|D) (q_full, without runs; unchanged) for every λ at

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <utility>
 
 namespace unlearn::bif {
@@ -114,15 +115,40 @@ void FlatParameters::add_(const torch::Tensor& delta) const {
 
 HessianVectorProduct hvp_of(EnergyFn energy, FlatParameters params) {
   TORCH_CHECK(energy, "hvp_of: the energy function is empty");
-  return [energy = std::move(energy), params = std::move(params)](const torch::Tensor& v,
-                                                                   int64_t term) {
+  // The deterministic operator's gradient graph ∇F (create_graph) is built once and reused by every
+  // kFullHessian call (CG iterations, residuals) as long as no leaf changed: each leaf's version
+  // counter is recorded, and an in-place update (γ ← γ + Δ) rebuilds it. Stochastic terms (LiSSA)
+  // draw their minibatch, so they re-evaluate the energy every call.
+  struct Cache {
+    torch::Tensor gradient;
+    std::vector<int64_t> versions;
+  };
+  auto cache = std::make_shared<Cache>();
+  return [energy = std::move(energy), params = std::move(params), cache](const torch::Tensor& v,
+                                                                          int64_t term) {
     TORCH_CHECK(v.dim() == 1 && v.size(0) == params.numel(), "hvp: v must be [",
                 params.numel(), "], got ", v.sizes());
     torch::AutoGradMode grad_mode(true);
-    auto g = params.gradient(energy(term), /*create_graph=*/true);
+    torch::Tensor g;
+    bool reuse = false;
+    if (term == kFullHessian) {
+      std::vector<int64_t> versions;
+      versions.reserve(params.tensors().size());
+      for (const auto& t : params.tensors()) versions.push_back(t._version());
+      if (cache->gradient.defined() && cache->versions == versions) {
+        g = cache->gradient;
+      } else {
+        g = params.gradient(energy(term), /*create_graph=*/true);
+        cache->gradient = g.requires_grad() ? g : torch::Tensor();
+        cache->versions = std::move(versions);
+      }
+      reuse = true;
+    } else {
+      g = params.gradient(energy(term), /*create_graph=*/true);
+    }
     if (!g.requires_grad()) return torch::zeros_like(v);  // energy affine in γ
     auto gv = (g * v.detach().to(g.dtype())).sum();
-    auto grads = torch::autograd::grad({gv}, params.tensors(), {}, /*retain_graph=*/false,
+    auto grads = torch::autograd::grad({gv}, params.tensors(), {}, /*retain_graph=*/reuse,
                                        /*create_graph=*/false, /*allow_unused=*/true);
     return params.flatten(grads).detach();
   };

@@ -8,6 +8,7 @@
 #include <limits>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "unlearn/inference/sghmc.h"
 #include "unlearn/inference/sgld.h"
@@ -41,6 +42,82 @@ torch::Tensor energy_sum(Model& model, const torch::Tensor& theta, const data::B
   auto ll = model.log_likelihood(theta, batch);  // [J, B]
   auto lp = model.log_prior(theta);              // [J]
   return -(lp.sum() + scale * ll.sum());
+}
+
+// −∇² log p(θ): a Gaussian prior's precision (LLᵀ)⁻¹, otherwise the Hessian of −Σ_j log p(θ_j)/J
+// by autograd (P small: this path serves models that supply closed-form likelihood Hessians).
+torch::Tensor prior_precision(Model& model, const torch::Tensor& thetas) {
+  if (auto prior = model.gaussian_prior()) {
+    return torch::cholesky_inverse(prior->tril().to(thetas.options()));
+  }
+  const double J = static_cast<double>(thetas.size(0));
+  auto x = torch::zeros({thetas.size(1)}, thetas.options()).requires_grad_(true);
+  FlatParameters params({x});
+  EnergyFn f = [&model, &thetas, x, J](int64_t) { return -model.log_prior(thetas + x).sum() / J; };
+  return dense_hessian(f, params);
+}
+
+// The inverse-HVP solve with explicit Hessians from options.likelihood_hessians() (see the header).
+// H(b) = prior precision + (n/|b|)/J · Σ_{z∈b} Σ_j −∇² log p(z | θ_j); the deterministic operator
+// uses every row of `current`; LiSSA's term t the t-th of T minibatches drawn from term_gen.
+SolverResult explicit_hessian_solve(Model& model, const torch::Tensor& thetas, const data::Dataset& current,
+                                    const torch::Tensor& gradient, const InverseHvpOptions& solver,
+                                    const SgmcmcBifOptions& options, torch::Generator& term_gen) {
+  const auto start = Clock::now();
+  const int64_t n = current.size();
+  const int64_t p = thetas.size(1);
+  const double J = static_cast<double>(thetas.size(0));
+  const auto& hessians = options.likelihood_hessians();
+  auto precision = prior_precision(model, thetas);
+  auto full_hessian = [&] {
+    auto sum = hessians(thetas, current.batch(), 1);
+    TORCH_CHECK(sum.dim() == 3 && sum.size(0) == 1 && sum.size(1) == p && sum.size(2) == p,
+                "SGMCMC-BIF: likelihood_hessians must return [1, ", p, ", ", p, "], got ", sum.sizes());
+    return precision + sum[0] / J;
+  };
+  SolverResult result;
+  switch (solver.kind()) {
+    case SolverKind::kDense:
+      result = dense_solve(full_hessian(), gradient, solver.dense_damping());
+      break;
+    case SolverKind::kConjugateGradient: {
+      auto h = full_hessian();
+      result = conjugate_gradient([h](const torch::Tensor& v, int64_t) { return torch::mv(h, v); }, gradient,
+                                  solver.cg());
+      break;
+    }
+    case SolverKind::kLissa: {
+      const int64_t T = solver.lissa().terms();
+      const int64_t b = options.hvp_batch_size();
+      torch::Tensor terms;  // [T, P, P]
+      if (b > 0 && b < n) {
+        // T minibatches of b rows in one draw (rows drawn uniformly, with replacement: the same
+        // unbiased Hessian estimate as without, and one operator call instead of T permutations).
+        auto pos = torch::randint(n, {T * b}, term_gen, torch::TensorOptions().dtype(torch::kLong));
+        auto rows = pos.to(current.device());
+        data::Batch drawn{current.x().index_select(0, rows), current.y().index_select(0, rows),
+                          current.ids().index_select(0, rows)};
+        auto per = hessians(thetas, drawn, T);
+        TORCH_CHECK(per.dim() == 3 && per.size(0) == T && per.size(1) == p && per.size(2) == p,
+                    "SGMCMC-BIF: likelihood_hessians must return [", T, ", ", p, ", ", p, "], got ", per.sizes());
+        terms = precision + per * (static_cast<double>(n) / static_cast<double>(b) / J);
+      } else {
+        terms = full_hessian().unsqueeze(0).expand({T, p, p});
+      }
+      torch::Tensor full;  // for the residual only, built on first use
+      HessianVectorProduct hvp = [&, terms](const torch::Tensor& v, int64_t term) {
+        if (term == kFullHessian || term >= T) {
+          if (!full.defined()) full = full_hessian();
+          return torch::mv(full, v);
+        }
+        return torch::mv(terms[term], v);
+      };
+      result = lissa(hvp, gradient, solver.lissa());
+      break;
+    }
+  }
+  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return result;
 }
 
 }  // namespace
@@ -135,7 +212,11 @@ BifStep sgmcmc_bif_step(Model& model, SgmcmcChainState& state, torch::Tensor& sa
   if (options.lissa_c() > 0) solver.lissa().scale(options.lissa_c() / static_cast<double>(n));
   BifStep step;
   step.gradient = gradient;
-  step.solve = solve_inverse_hvp(energy, params, gradient, solver);
+  if (options.likelihood_hessians()) {
+    step.solve = explicit_hessian_solve(model, thetas, current, gradient, solver, options, *term_gen);
+  } else {
+    step.solve = solve_inverse_hvp(energy, params, gradient, solver);
+  }
 
   // 3. θ ← θ + H⁻¹ ∇h on the chain state and every stored sample.
   torch::NoGradGuard no_grad;

@@ -55,7 +55,8 @@ void ViEnergy::draw_noise(torch::Generator& gen) {
   const int64_t s = options_.mc_samples();
   const int64_t p = posterior_->dim();
   auto opts = posterior_->loc().options().requires_grad(false);
-  auto noise = torch::randn({s, p}, gen, opts);
+  // Drawn on the generator's device (the CPU one for a CUDA posterior), then moved.
+  auto noise = torch::randn({s, p}, gen, opts.device(gen.device())).to(opts.device());
   if (options_.moment_matched_noise()) {
     TORCH_CHECK(s > p, "VI-BIF: moment_matched_noise needs mc_samples > P, got mc_samples = ", s,
                 " and P = ", p);
@@ -129,7 +130,8 @@ BifStep vi_bif_step(Model& model, GaussianPosteriorImpl& posterior, const data::
   ViEnergy energy(model, posterior, options.energy(), closed_form);
   energy.draw_noise(gen);
   const auto seed = static_cast<uint64_t>(
-      torch::randint(std::numeric_limits<int64_t>::max(), {1}, gen, torch::kLong).item<int64_t>());
+      torch::randint(std::numeric_limits<int64_t>::max(), {1}, gen,
+                     torch::TensorOptions(torch::kLong).device(gen.device())).item<int64_t>());
 
   BifStep step;
   {

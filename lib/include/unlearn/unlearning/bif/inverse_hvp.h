@@ -74,8 +74,11 @@ class FlatParameters {
   int64_t numel_ = 0;
 };
 
-/// The Hessian-vector product of `energy` by double backward: H v = ∇(∇F · v). Every call
-/// re-evaluates energy(term) (so a stochastic energy draws its term's minibatch).
+/// The Hessian-vector product of `energy` by double backward: H v = ∇(∇F · v). A call with
+/// term >= 0 re-evaluates energy(term) (so a stochastic energy draws its term's minibatch); the
+/// deterministic operator (kFullHessian) builds the graph of ∇F once and reuses it until a leaf's
+/// version counter changes (an in-place update of γ), so CG pays one backward per iteration. The
+/// energy must otherwise be fixed while the closure is in use (e.g. the same common noise).
 HessianVectorProduct hvp_of(EnergyFn energy, FlatParameters params);
 
 /// The full Hessian ∇²F (deterministic term kFullHessian) by autograd, one backward per row:

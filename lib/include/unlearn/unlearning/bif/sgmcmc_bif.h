@@ -16,6 +16,7 @@
 //   auto result = sgmcmc_bif_forget(chain, train, erased_ids, opts);  // chain + bank updated
 //   // result.remaining: train without the ids; result.records: one BifRecord per batch
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include <torch/torch.h>
@@ -26,6 +27,16 @@
 #include "unlearn/unlearning/bif/vi_bif.h"
 
 namespace unlearn::bif {
+
+/// Optional closed form supplied by a model: chain states thetas [J, P], a batch of B points and
+/// G dividing B -> [G, P, P], entry g = Σ_j Σ_{z in rows g·B/G .. (g+1)·B/G} −∇²_θ log p(z | θ_j).
+/// With it every Hessian of the step is explicit (H = prior precision + scale · entry / J; a
+/// Gaussian prior's precision in closed form, otherwise by autograd): the dense solve uses it
+/// directly, CG and the residuals multiply by it, and LiSSA's T minibatch Hessians come from one
+/// call on the T·|b| rows drawn at once (G = T) — no double-backward pass per HVP.
+/// E.g. models::GmmImpl::neg_log_likelihood_hessian.
+using LikelihoodHessians =
+    std::function<torch::Tensor(const torch::Tensor& thetas, const data::Batch& batch, int64_t groups)>;
 
 struct SgmcmcBifOptions {
   TORCH_ARG(InverseHvpOptions, solver) = {};
@@ -43,6 +54,8 @@ struct SgmcmcBifOptions {
   TORCH_ARG(double, lissa_c) = 0.0;
   /// Seeds the forgetting steps' minibatches and noise, and the LiSSA minibatches.
   TORCH_ARG(uint64_t, seed) = 0;
+  /// Closed-form likelihood Hessians (see LikelihoodHessians); empty = autograd (double backward).
+  TORCH_ARG(LikelihoodHessians, likelihood_hessians) = nullptr;
 };
 
 /// The chain a forgetting step acts on: state, SGHMC velocity, and the frozen sampler settings.
