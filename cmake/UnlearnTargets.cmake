@@ -56,8 +56,11 @@ endfunction()
 
 # Executables get jemalloc: glibc malloc mmaps every large temporary (PERF-NOTES.md).
 find_library(UNLEARN_JEMALLOC_LIBRARY NAMES jemalloc)
+# Its options (no purging of freed pages) are compiled in by cmake/jemalloc_config.cpp.
 function(unlearn_fast_allocator target)
   if(UNLEARN_USE_JEMALLOC AND UNLEARN_JEMALLOC_LIBRARY)
+    target_sources(${target} PRIVATE ${PROJECT_SOURCE_DIR}/cmake/jemalloc_config.cpp)
+    set_source_files_properties(${PROJECT_SOURCE_DIR}/cmake/jemalloc_config.cpp PROPERTIES SKIP_PRECOMPILE_HEADERS ON)
     target_link_libraries(${target} PRIVATE ${UNLEARN_JEMALLOC_LIBRARY})
   endif()
 endfunction()

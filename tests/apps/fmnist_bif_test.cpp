@@ -3,6 +3,8 @@
 // row per inference method and stage, finite numbers, and that forgetting moved the model.
 #include <gtest/gtest.h>
 
+#include "cli_support.h"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,16 +18,6 @@
 
 namespace {
 namespace fs = std::filesystem;
-
-std::pair<int, std::string> run_unlearn(const std::string& args) {
-  std::string cmd = std::string(UNLEARN_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
 
 std::vector<std::vector<std::string>> read_csv(const fs::path& p) {
   std::ifstream f(p);
@@ -47,7 +39,7 @@ TEST(CliExperiment, FmnistBifTinyConfigWritesResults) {
   auto out = fs::temp_directory_path() / ("unlearn_fmnist_" + std::to_string(::getpid()));
   fs::remove_all(out);
   const std::string src = UNLEARN_SOURCE_DIR;
-  auto [rc, text] = run_unlearn("experiment " + src + "/configs/fmnist_bif_tiny.json --out " + out.string() +
+  auto [rc, text] = cli_test::run("experiment " + src + "/configs/fmnist_bif_tiny.json --out " + out.string() +
                                 " --quiet");
   ASSERT_EQ(rc, 0) << text;
   auto rows = read_csv(out / "results.csv");
@@ -65,12 +57,18 @@ TEST(CliExperiment, FmnistBifTinyConfigWritesResults) {
     for (size_t j = 2; j < 9; ++j) {
       const double v = std::stod(rows[i][j]);
       EXPECT_TRUE(std::isfinite(v) && v >= 0) << rows[i][0] << " column " << rows[0][j] << " = " << rows[i][j];
-      if (j <= 6) EXPECT_LE(v, j == 6 ? 2.0 : 1.0);
+      if (j <= 6) {
+        EXPECT_LE(v, j == 6 ? 2.0 : 1.0);
+      }
     }
     // The processed model differs from the origin's predictions: BIF took a step.
-    if ((i - 1) % 3 == 1) EXPECT_NE(rows[i][6], rows[i - 1][6]) << rows[i][0];
+    if ((i - 1) % 3 == 1) {
+      EXPECT_NE(rows[i][6], rows[i - 1][6]) << rows[i][0];
+    }
     // The target is the reference of the L1 distance: 0 to itself.
-    if ((i - 1) % 3 == 2) EXPECT_EQ(std::stod(rows[i][6]), 0.0);
+    if ((i - 1) % 3 == 2) {
+      EXPECT_EQ(std::stod(rows[i][6]), 0.0);
+    }
   }
   EXPECT_TRUE(fs::exists(out / "results.json"));
   fs::remove_all(out);

@@ -216,6 +216,15 @@ TEST_F(Workflows, ProgressLinesBarQuietAndJson) {
   auto err = run("train " + cfg.string() + " --out " + (dir_ / "d").string() + " --json --log-every 100", "2>&1 >/dev/null");
   EXPECT_NE(err.out.find("train step 300/300"), std::string::npos) << err.out;
 
+  // Iterative forgetting reports too: a line per window, with the method's objective.
+  auto f = run("forget " + (dir_ / "a").string() + " --ids 3,17 --method rkl --lambda 0 --steps 200 --num-samples 50 --log-every 50");
+  ASSERT_EQ(f.rc, 0) << f.out;
+  for (const char* needle : {"rkl step 100/200", "rkl step 200/200", "KL"})
+    EXPECT_NE(f.out.find(needle), std::string::npos) << needle << " in\n" << f.out;
+  f = run("forget " + (dir_ / "b").string() + " --ids 3,17 --method eubo --lambda 0 --steps 200 --num-samples 50 --quiet");
+  ASSERT_EQ(f.rc, 0) << f.out;
+  EXPECT_EQ(f.out, "");
+
   // A terminal (script(1) gives the command a pty): the bar redraws in place.
   if (std::system("command -v script >/dev/null 2>&1") == 0) {
     auto tty = dir_ / "tty.txt";

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "experiments.h"
+#include "bif_study.h"
 #include "registry.h"
 #include "run_config.h"
 #include "unlearn/data/idx.h"
@@ -32,17 +33,10 @@
 namespace unlearn::app {
 namespace {
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using study::Clock;
+using study::SamplerConfig;
+using study::seconds_since;
 using io::Range;
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-struct SamplerConfig {
-  double lr = 0.5 / 60000;  // a of η_t = a (b + t)^−γ: the papers' (0.5/60000)·t^−0.5
-  double offset = 1.0;
-  double decay = 0.5;
-  double friction = 0.4;
-};
 
 struct FmnistBifConfig {
   int64_t seed = 0;
@@ -109,18 +103,9 @@ FmnistBifConfig parse_config(const nlohmann::json& json) {
     auto t = r.object("train");
     c.steps = t.get<int64_t>("steps", c.steps, Range::at_least(1));
     c.batch_size = t.get<int64_t>("batch_size", c.batch_size, Range::at_least(1));
-    auto read_sampler = [](io::JsonObjectReader s, SamplerConfig& out, bool friction) {
-      out.lr = s.get<double>("lr", out.lr, Range::positive());
-      out.offset = s.get<double>("schedule_offset", out.offset, Range::positive());
-      out.decay = s.get<double>("schedule_decay", out.decay, Range::non_negative());
-      if (friction) out.friction = s.get<double>("friction", out.friction, Range::left_open(0, 1));
-    };
-    read_sampler(t.object("sgld"), c.sgld, false);
-    read_sampler(t.object("sghmc"), c.sghmc, true);
-    auto b = t.object("bank");
-    c.burn_in = b.get<int64_t>("burn_in", c.burn_in, Range::non_negative());
-    c.thinning = b.get<int64_t>("thinning", c.thinning, Range::at_least(1));
-    c.capacity = b.get<int64_t>("capacity", c.capacity, Range::at_least(1));
+    study::read_sampler(t.object("sgld"), c.sgld, false);
+    study::read_sampler(t.object("sghmc"), c.sghmc, true);
+    study::read_bank(t.object("bank"), c.burn_in, c.thinning, c.capacity, 1);
     auto v = t.object("vi");
     c.vi_optimizer = v.get_enum("optimizer", c.vi_optimizer, {"sgd", "adam"});
     c.vi_lr = v.get<double>("lr", c.vi_lr, Range::positive());
@@ -131,10 +116,7 @@ FmnistBifConfig parse_config(const nlohmann::json& json) {
   }
   {
     auto b = r.object("bif");
-    c.methods = b.get_vector<std::string>("methods", c.methods);
-    for (const auto& m : c.methods)
-      if (m != "vi" && m != "sgld" && m != "sghmc")
-        throw io::ConfigError(b.field("methods") + ": \"" + m + "\" is unknown: allowed are vi, sgld, sghmc");
+    c.methods = study::read_methods(b, c.methods);
     c.solver = b.get_enum("solver", c.solver, {"lissa", "cg"});
     c.lissa_terms = b.get<int64_t>("lissa_terms", c.lissa_terms, Range::at_least(1));
     auto lc = b.object("lissa_c");
@@ -365,16 +347,9 @@ void run_fmnist_bif_experiment(const nlohmann::json& config, const ExperimentCon
     const std::string method = name;
     if (!has(method)) continue;
     const auto& sc = method == "sgld" ? c.sgld : c.sghmc;
-    auto opts = inference::SGMCMCOptions()
-                    .sampler(method)
-                    .steps(c.steps)
-                    .batch_size(c.batch_size)
-                    .lr(sc.lr)
-                    .schedule_offset(sc.offset)
-                    .schedule_decay(sc.decay)
-                    .friction(method == "sghmc" ? sc.friction : 0.1)
-                    .seed(static_cast<uint64_t>(c.seed) + 31)
-                    .bank(inference::SampleBankOptions().burn_in(c.burn_in).thinning(c.thinning).capacity(c.capacity));
+    auto opts = study::sgmcmc_options(
+        method, sc, c.steps, c.batch_size, static_cast<uint64_t>(c.seed) + 31,
+        inference::SampleBankOptions().burn_in(c.burn_in).thinning(c.thinning).capacity(c.capacity));
     auto t0 = Clock::now();
     inference::SGMCMCTrainer origin(model, train, opts, init);
     origin.train(step_log(method + " origin"));
@@ -438,12 +413,7 @@ void run_fmnist_bif_experiment(const nlohmann::json& config, const ExperimentCon
                      {"forget_seconds", r.forget_seconds},
                      {"retrain_seconds", r.retrain_seconds}});
   }
-  auto write = [&](const fs::path& p, const std::string& text) {
-    std::ofstream f(p);
-    f << text;
-    f.close();
-    TORCH_CHECK(f.good(), "fmnist_bif: could not write ", p.string());
-  };
+  auto write = [](const fs::path& p, const std::string& text) { study::write_text(p, text, "fmnist_bif"); };
   write(ctx.out_dir / "results.csv", csv);
   nlohmann::json out{{"experiment", "fmnist_bif"},
                      {"config", config},

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "experiments.h"
+#include "bif_study.h"
 #include "gmm/gmm.h"
 #include "run_config.h"
 #include "unlearn/data/csv.h"
@@ -33,23 +34,16 @@
 namespace unlearn::app {
 namespace {
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using study::Clock;
+using study::SamplerConfig;
+using study::seconds_since;
 using io::Range;
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 struct EraseRule {
   int64_t label = 0;
   std::string feature;
   bool largest = true;
   int64_t count = 0;
-};
-
-struct SamplerConfig {
-  double lr = 0.0;
-  double offset = 1.0;
-  double decay = 0.15;
-  double friction = 0.4;
 };
 
 struct GmmBifConfig {
@@ -129,18 +123,9 @@ GmmBifConfig parse_config(const nlohmann::json& json) {
     c.init = t.get_enum("init", c.init, {"class_means", "model"});
     c.steps = t.get<int64_t>("steps", c.steps, Range::at_least(1));
     c.batch_size = t.get<int64_t>("batch_size", c.batch_size, Range::non_negative());
-    auto read_sampler = [](io::JsonObjectReader s, SamplerConfig& out, bool friction) {
-      out.lr = s.get<double>("lr", out.lr, Range::positive());
-      out.offset = s.get<double>("schedule_offset", out.offset, Range::positive());
-      out.decay = s.get<double>("schedule_decay", out.decay, Range::non_negative());
-      if (friction) out.friction = s.get<double>("friction", out.friction, Range::left_open(0, 1));
-    };
-    read_sampler(t.object("sgld"), c.sgld, false);
-    read_sampler(t.object("sghmc"), c.sghmc, true);
-    auto b = t.object("bank");
-    c.burn_in = b.get<int64_t>("burn_in", c.burn_in, Range::non_negative());
-    c.thinning = b.get<int64_t>("thinning", c.thinning, Range::at_least(1));
-    c.capacity = b.get<int64_t>("capacity", c.capacity, Range::at_least(2));
+    study::read_sampler(t.object("sgld"), c.sgld, false);
+    study::read_sampler(t.object("sghmc"), c.sghmc, true);
+    study::read_bank(t.object("bank"), c.burn_in, c.thinning, c.capacity, 2);
     auto v = t.object("vi");
     c.vi_optimizer = v.get_enum("optimizer", c.vi_optimizer, {"sgd", "adam"});
     c.vi_lr = v.get<double>("lr", c.vi_lr, Range::positive());
@@ -150,10 +135,7 @@ GmmBifConfig parse_config(const nlohmann::json& json) {
   }
   {
     auto b = r.object("bif");
-    c.methods = b.get_vector<std::string>("methods", c.methods);
-    for (const auto& m : c.methods)
-      if (m != "vi" && m != "sgld" && m != "sghmc")
-        throw io::ConfigError(b.field("methods") + ": \"" + m + "\" is unknown: allowed are vi, sgld, sghmc");
+    c.methods = study::read_methods(b, c.methods);
     c.solvers = b.get_vector<std::string>("solvers", c.solvers);
     for (const auto& s : c.solvers)
       if (s != "lissa" && s != "cg" && s != "dense")
@@ -348,16 +330,9 @@ void run_gmm_bif_experiment(const nlohmann::json& config, const ExperimentContex
     const std::string method = method_name;
     if (!has(method)) continue;
     const auto& sc = method == "sgld" ? c.sgld : c.sghmc;
-    auto opts = inference::SGMCMCOptions()
-                    .sampler(method)
-                    .steps(c.steps)
-                    .batch_size(c.batch_size)
-                    .lr(sc.lr)
-                    .schedule_offset(sc.offset)
-                    .schedule_decay(sc.decay)
-                    .friction(method == "sghmc" ? sc.friction : 0.1)
-                    .seed(static_cast<uint64_t>(c.seed) + 31)
-                    .bank(inference::SampleBankOptions().burn_in(c.burn_in).thinning(c.thinning).capacity(c.capacity));
+    auto opts = study::sgmcmc_options(
+        method, sc, c.steps, c.batch_size, static_cast<uint64_t>(c.seed) + 31,
+        inference::SampleBankOptions().burn_in(c.burn_in).thinning(c.thinning).capacity(c.capacity));
     inference::SGMCMCTrainer origin(model.ptr(), ds, opts, init);
     origin.train();
     auto t0 = Clock::now();
@@ -435,12 +410,7 @@ void run_gmm_bif_experiment(const nlohmann::json& config, const ExperimentContex
                      {"max_solver_residual", r.max_residual},
                      {"solve_seconds_total", r.solve_total}});
   }
-  auto write = [&](const fs::path& p, const std::string& text) {
-    std::ofstream f(p);
-    f << text;
-    f.close();
-    TORCH_CHECK(f.good(), "gmm_bif: could not write ", p.string());
-  };
+  auto write = [](const fs::path& p, const std::string& text) { study::write_text(p, text, "gmm_bif"); };
   write(ctx.out_dir / "results.csv", csv);
   nlohmann::json out{{"experiment", "gmm_bif"},
                      {"config", config},

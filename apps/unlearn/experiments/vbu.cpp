@@ -37,6 +37,7 @@ struct VbuStudy {
   inference::VIOptions train;
   std::vector<double> lambdas;
   int64_t unlearn_steps = 30000, unlearn_samples = 1000, closed_form_samples = 100000;
+  double closed_form_jitter = 0.0;  // ReverseKlClosedFormOptions::jitter
   double unlearn_lr = 1e-3;
   int64_t erased_batch_size = 0;
   std::vector<std::string> methods;
@@ -96,6 +97,7 @@ VbuStudy parse(const nlohmann::json& json, const fs::path& base_dir) {
   s.unlearn_lr = u.get<double>("lr", 1e-3, Range::positive());
   s.erased_batch_size = u.get<int64_t>("erased_batch_size", 0, Range::non_negative());  // 0: all of D_e
   s.closed_form_samples = u.get<int64_t>("closed_form_samples", 100000, Range::at_least(100));
+  s.closed_form_jitter = u.get<double>("closed_form_jitter", 0.0, Range::non_negative());
   s.methods = u.get_vector<std::string>("methods", {"eubo", "rkl", "rkl_closed"});
   for (size_t i = 0; i < s.methods.size(); ++i)
     if (s.methods[i] != "eubo" && s.methods[i] != "rkl" && s.methods[i] != "rkl_closed")
@@ -186,7 +188,8 @@ void run_vbu_experiment(const nlohmann::json& json, const ExperimentContext& ctx
       } else {
         results.push_back(reverse_kl_closed_form(*s.model, *q_full, erased.batch(),
                                                  ReverseKlClosedFormOptions().lambdas(s.lambdas)
-                                                     .num_samples(s.closed_form_samples).seed(s.seed + 4)));
+                                                     .num_samples(s.closed_form_samples).seed(s.seed + 4)
+                                                     .jitter(s.closed_form_jitter)));
       }
       say(fmt::format("{}: {} λ values in one batch, {:.1f} s", method, s.lambdas.size(), since(t0)));
     }

@@ -110,7 +110,8 @@ VbuResult eubo_unlearn(Model& model, const GaussianPosteriorImpl& q_full,
                                 options.erased_batch_size(), options.report_every(),
                                 options.lr(),          options.beta1(),
                                 options.beta2(),       options.eps(),
-                                options.tolerance(),   options.seed()};
+                                options.tolerance(),   options.seed(),
+                                options.on_report()};
   settings.check("eubo_unlearn");
   detail::check_inputs("eubo_unlearn", model, q_full, erased);
 

@@ -210,7 +210,8 @@ VbuResult reverse_kl_unlearn(Model& model, const GaussianPosteriorImpl& q_full,
                                 options.erased_batch_size(), options.report_every(),
                                 options.lr(),          options.beta1(),
                                 options.beta2(),       options.eps(),
-                                options.tolerance(),   options.seed()};
+                                options.tolerance(),   options.seed(),
+                                options.on_report()};
   settings.check("reverse_kl_unlearn");
   detail::check_inputs("reverse_kl_unlearn", model, q_full, erased);
 

@@ -257,6 +257,7 @@ VbuResult run_adam(const std::shared_ptr<GaussianPosteriorImpl>& q, const LoopSe
       inside[r] = values[runs + r];
       ess[r] = values[2 * runs + r];
     }
+    if (settings.on_report) settings.on_report(steps, settings.max_steps, objective);
     acc_objective.zero_();
     acc_inside.zero_();
     acc_ess.zero_();

@@ -82,6 +82,7 @@ struct LoopSettings {
   int64_t num_samples, max_steps, chunk_size, erased_batch_size, report_every;
   double lr, beta1, beta2, eps, tolerance;
   uint64_t seed;
+  VbuReportFn on_report = nullptr;
   void check(const char* who) const;
 };
 

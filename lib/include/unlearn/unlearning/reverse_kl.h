@@ -108,6 +108,8 @@ struct ReverseKlOptions {
   /// Data-parallel runs (data_parallel.h): the erased log-likelihood summed over every rank's
   /// share of D_e; null: this process's D_e only. Needs erased_batch_size = 0.
   TORCH_ARG(ErasedLogLikelihoodFn, erased_log_likelihood) = nullptr;
+  /// Called once per report window (vbu_result.h); null: nothing.
+  TORCH_ARG(VbuReportFn, on_report) = nullptr;
 };
 
 struct ReverseKlClosedFormOptions {

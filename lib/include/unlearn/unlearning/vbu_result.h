@@ -5,6 +5,8 @@
 //   auto result = unlearn::eubo_unlearn(model, *q_full, erased, unlearn::EuboOptions().lambdas({1e-5, 0}));
 //   for (const auto& run : result.runs) fmt::print("{} {} {}\n", run.lambda, run.objective, run.fraction_inside);
 //   nlohmann::json j = result;   // reports only (no tensors)
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,6 +17,12 @@
 #include "unlearn/posterior/gaussian.h"
 
 namespace unlearn {
+
+/// Called at the end of every report window of an iterative unlearning call (EuboOptions /
+/// ReverseKlOptions::on_report) with the steps done, the step budget and the window-averaged
+/// objective of every run (λ order). It runs on values the loop reads back anyway, so it adds no
+/// host synchronisation; progress bars and logs hang off it.
+using VbuReportFn = std::function<void(int64_t steps, int64_t max_steps, const std::vector<double>& objective)>;
 
 /// One λ of a (batched) unlearning call.
 struct VbuRun {
