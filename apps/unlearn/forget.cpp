@@ -141,27 +141,27 @@ std::shared_ptr<GaussianPosteriorImpl> forget_gaussian(const ForgetArgs& a, cons
   // Each rank passes its own rows of D_e and a sum that adds the other ranks' (W = 1: all of D_e).
   auto share = distributed::erased_share(
       g_cluster, distributed::shard(current, g_cluster->world_size(), g_cluster->rank()), ids);
-  // Progress hangs off the loops' report windows (the one read-back they do anyway): a window of
-  // the progress interval while it prints, the library's default otherwise. The window only
-  // decides when the host looks; the posterior is the same whatever it is.
-  Progress progress(a.output.progress(a.method, a.steps, a.method == "eubo" ? "EUBO" : "KL"));
-  const int64_t window = a.output.quiet ? 1000 : progress.every();
-  auto on_report = [&progress](int64_t steps, int64_t, const std::vector<double>& objective) {
-    progress.update(steps, objective.at(0));
-  };
+  // Progress reads the objective every progress.every() steps; nothing else changes.
+  Progress progress(a.output.progress(a.method, a.steps, a.method == "eubo" ? "EUBO" : "objective"));
+  VbuProgressFn on_progress;
+  if (!a.output.quiet) {
+    on_progress = [&progress](int64_t steps, int64_t, const std::vector<double>& objective) {
+      progress.update(steps, objective.at(0));
+    };
+  }
   VbuResult res;
   if (a.method == "eubo") {
     options.update({{"steps", a.steps}, {"num_samples", a.num_samples}, {"lr", a.lr}});
     res = eubo_unlearn(*c.model, *g.posterior, share.erased,
                        EuboOptions().lambdas({a.lambda}).max_steps(a.steps).num_samples(a.num_samples).lr(a.lr).seed(a.seed)
-                           .erased_log_likelihood(share.sum).report_every(window).on_report(on_report));
+                           .erased_log_likelihood(share.sum).progress_every(progress.every()).on_progress(on_progress));
     progress.finish();
   } else if (a.method == "rkl") {
     options.update({{"steps", a.steps}, {"num_samples", a.num_samples}, {"lr", a.lr}});
     res = reverse_kl_unlearn(*c.model, *g.posterior, share.erased,
                              ReverseKlOptions().lambdas({a.lambda}).max_steps(a.steps).num_samples(a.num_samples)
                                  .lr(a.lr).seed(a.seed).erased_log_likelihood(share.sum)
-                                 .report_every(window).on_report(on_report));
+                                 .progress_every(progress.every()).on_progress(on_progress));
     progress.finish();
   } else {
     options["num_samples"] = a.num_samples;

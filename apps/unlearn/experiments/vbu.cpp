@@ -5,11 +5,13 @@
 #include <cstdlib>
 #include <exception>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
 
 #include "experiments/experiments.h"
+#include "progress.h"
 #include "run_config.h"
 #include "registry.h"
 #include "unlearn/data/split.h"
@@ -141,8 +143,17 @@ void run_vbu_experiment(const nlohmann::json& json, const ExperimentContext& ctx
   // q(θ|D) from N(0, I), then q(θ|D_r) from q(θ|D): the paper's protocol.
   const auto study_start = clock();
   auto t0 = clock();
+  // Progress: a bar on a terminal, a line every k steps otherwise (progress.h); reading the
+  // objective for it never changes a result.
+  auto progress_options = [&](const std::string& label, int64_t total, const std::string& objective) {
+    return ProgressOptions().label(label).total(total).objective_name(objective).quiet(ctx.quiet);
+  };
   auto q_full = make_gaussian_posterior(s.family, goptions);
-  inference::VITrainer(s.model, q_full, s.dataset, s.train).train();
+  {
+    Progress progress(progress_options("train q(θ|D)", s.train.steps(), "-ELBO"));
+    inference::VITrainer(s.model, q_full, s.dataset, s.train).train(progress.attach({}));
+    progress.finish();
+  }
   double train_s = since(t0);
   say(fmt::format("trained q(θ|D): {} steps, S = {}, {:.1f} s", s.train.steps(), s.train.num_samples(), train_s));
   // The retrain and the unlearning methods all start from q(θ|D) and are independent: with
@@ -155,7 +166,11 @@ void run_vbu_experiment(const nlohmann::json& json, const ExperimentContext& ctx
   auto retrain = [&] {
     try {
       const auto r0 = clock();
-      inference::VITrainer(s.model, q_retrain, remaining, inference::VIOptions(s.train).seed(s.seed + 1)).train();
+      // Concurrent with the unlearning runs, whose progress has the terminal: this one is quiet.
+      Progress progress(progress_options("retrain", s.train.steps(), "-ELBO").quiet(ctx.quiet || s.concurrent));
+      inference::VITrainer(s.model, q_retrain, remaining, inference::VIOptions(s.train).seed(s.seed + 1))
+          .train(progress.attach({}));
+      progress.finish();
       retrain_s = since(r0);
       say(fmt::format("retrained q(θ|D_r) from q(θ|D): {:.1f} s", retrain_s));
     } catch (...) {
@@ -175,22 +190,38 @@ void run_vbu_experiment(const nlohmann::json& json, const ExperimentContext& ctx
   try {
     for (const auto& method : s.methods) {
       t0 = clock();
+      // The iterative methods show progress (the objective shown is the first λ's run).
+      std::optional<Progress> progress;
+      VbuProgressFn on_progress;
+      if (method != "rkl_closed") {
+        progress.emplace(progress_options(method + " (" + std::to_string(s.lambdas.size()) + " λ)", s.unlearn_steps,
+                                          method == "eubo" ? "EUBO" : "objective"));
+        if (!ctx.quiet) {
+          on_progress = [&progress](int64_t steps, int64_t, const std::vector<double>& objective) {
+            progress->update(steps, objective.at(0));
+          };
+        }
+      }
+      const int64_t progress_every = progress ? progress->every() : 100;
       if (method == "eubo") {
         results.push_back(eubo_unlearn(*s.model, *q_full, erased.batch(),
                                        EuboOptions().lambdas(s.lambdas).num_samples(s.unlearn_samples)
                                            .max_steps(s.unlearn_steps).lr(s.unlearn_lr).seed(s.seed + 2)
-                                           .erased_batch_size(s.erased_batch_size)));
+                                           .erased_batch_size(s.erased_batch_size)
+                                           .progress_every(progress_every).on_progress(on_progress)));
       } else if (method == "rkl") {
         results.push_back(reverse_kl_unlearn(*s.model, *q_full, erased.batch(),
                                              ReverseKlOptions().lambdas(s.lambdas).num_samples(s.unlearn_samples)
                                                  .max_steps(s.unlearn_steps).lr(s.unlearn_lr).seed(s.seed + 3)
-                                                 .erased_batch_size(s.erased_batch_size)));
+                                                 .erased_batch_size(s.erased_batch_size)
+                                                 .progress_every(progress_every).on_progress(on_progress)));
       } else {
         results.push_back(reverse_kl_closed_form(*s.model, *q_full, erased.batch(),
                                                  ReverseKlClosedFormOptions().lambdas(s.lambdas)
                                                      .num_samples(s.closed_form_samples).seed(s.seed + 4)
                                                      .jitter(s.closed_form_jitter)));
       }
+      if (progress) progress->finish();
       say(fmt::format("{}: {} λ values in one batch, {:.1f} s", method, s.lambdas.size(), since(t0)));
     }
   } catch (...) {

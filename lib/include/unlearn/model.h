@@ -50,7 +50,7 @@ struct GaussianPrior {
   torch::Tensor scale_tril;  ///< [P, P] lower triangular, positive diagonal (undefined: see scale_diag)
   /// [P] standard deviations of a diagonal prior. Networks with 10⁴–10⁶ parameters set only this
   /// (a P×P factor would not fit in memory) and leave scale_tril undefined; tril() builds it.
-  torch::Tensor scale_diag;
+  torch::Tensor scale_diag = {};
   /// L, from scale_tril or else diag(scale_diag) (for small P only).
   torch::Tensor tril() const { return scale_tril.defined() ? scale_tril : torch::diag_embed(scale_diag); }
 };

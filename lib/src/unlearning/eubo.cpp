@@ -111,7 +111,7 @@ VbuResult eubo_unlearn(Model& model, const GaussianPosteriorImpl& q_full,
                                 options.lr(),          options.beta1(),
                                 options.beta2(),       options.eps(),
                                 options.tolerance(),   options.seed(),
-                                options.on_report()};
+                                options.on_progress(), options.progress_every()};
   settings.check("eubo_unlearn");
   detail::check_inputs("eubo_unlearn", model, q_full, erased);
 

@@ -211,7 +211,7 @@ VbuResult reverse_kl_unlearn(Model& model, const GaussianPosteriorImpl& q_full,
                                 options.lr(),          options.beta1(),
                                 options.beta2(),       options.eps(),
                                 options.tolerance(),   options.seed(),
-                                options.on_report()};
+                                options.on_progress(), options.progress_every()};
   settings.check("reverse_kl_unlearn");
   detail::check_inputs("reverse_kl_unlearn", model, q_full, erased);
 

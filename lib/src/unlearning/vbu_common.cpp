@@ -143,6 +143,7 @@ void LoopSettings::check(const char* who) const {
   TORCH_CHECK(erased_batch_size >= 0, who, ": erased_batch_size = ", erased_batch_size,
               " must be >= 0 (0: all erased points every step)");
   TORCH_CHECK(report_every >= 1, who, ": report_every = ", report_every, " must be >= 1");
+  TORCH_CHECK(progress_every >= 1, who, ": progress_every = ", progress_every, " must be >= 1");
   TORCH_CHECK(tolerance >= 0 && std::isfinite(tolerance), who, ": tolerance = ", tolerance,
               " must be finite and >= 0 (0: no convergence stop)");
 }
@@ -224,6 +225,9 @@ VbuResult run_adam(const std::shared_ptr<GaussianPosteriorImpl>& q, const LoopSe
     for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = grads[i];
     adam.step();
     ++steps;
+    if (settings.on_progress && (steps % settings.progress_every == 0 || steps == settings.max_steps)) {
+      settings.on_progress(steps, settings.max_steps, to_vector(out.objective));
+    }
 
     {
       torch::NoGradGuard no_grad;
@@ -257,7 +261,6 @@ VbuResult run_adam(const std::shared_ptr<GaussianPosteriorImpl>& q, const LoopSe
       inside[r] = values[runs + r];
       ess[r] = values[2 * runs + r];
     }
-    if (settings.on_report) settings.on_report(steps, settings.max_steps, objective);
     acc_objective.zero_();
     acc_inside.zero_();
     acc_ess.zero_();

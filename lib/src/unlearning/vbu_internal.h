@@ -82,7 +82,8 @@ struct LoopSettings {
   int64_t num_samples, max_steps, chunk_size, erased_batch_size, report_every;
   double lr, beta1, beta2, eps, tolerance;
   uint64_t seed;
-  VbuReportFn on_report = nullptr;
+  VbuProgressFn on_progress = nullptr;
+  int64_t progress_every = 100;
   void check(const char* who) const;
 };
 

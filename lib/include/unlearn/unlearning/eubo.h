@@ -89,8 +89,9 @@ struct EuboOptions {
   /// Data-parallel runs (data_parallel.h): the erased log-likelihood summed over every rank's
   /// share of D_e; null: this process's D_e only. Needs erased_batch_size = 0.
   TORCH_ARG(ErasedLogLikelihoodFn, erased_log_likelihood) = nullptr;
-  /// Called once per report window (vbu_result.h); null: nothing.
-  TORCH_ARG(VbuReportFn, on_report) = nullptr;
+  /// Progress (vbu_result.h): called every progress_every steps (>= 1); null: never.
+  TORCH_ARG(VbuProgressFn, on_progress) = nullptr;
+  TORCH_ARG(int64_t, progress_every) = 100;
 };
 
 /// The EUBO of R runs for given noise: the per-step computation of eubo_unlearn, exposed so that

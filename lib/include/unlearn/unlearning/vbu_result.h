@@ -18,11 +18,11 @@
 
 namespace unlearn {
 
-/// Called at the end of every report window of an iterative unlearning call (EuboOptions /
-/// ReverseKlOptions::on_report) with the steps done, the step budget and the window-averaged
-/// objective of every run (λ order). It runs on values the loop reads back anyway, so it adds no
-/// host synchronisation; progress bars and logs hang off it.
-using VbuReportFn = std::function<void(int64_t steps, int64_t max_steps, const std::vector<double>& objective)>;
+/// Progress of an iterative unlearning call (EuboOptions / ReverseKlOptions::on_progress): called
+/// every progress_every steps and after the last with the steps done, the step budget and that
+/// step's objective of every run (λ order). Each call reads the objective back to the host once;
+/// nothing it does changes a result. Progress bars and logs hang off it.
+using VbuProgressFn = std::function<void(int64_t steps, int64_t max_steps, const std::vector<double>& objective)>;
 
 /// One λ of a (batched) unlearning call.
 struct VbuRun {
