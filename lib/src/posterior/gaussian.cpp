@@ -42,11 +42,7 @@ torch::Tensor GaussianPosteriorImpl::log_prob_at_mode() const {
   return -half_log_det() - 0.5 * static_cast<double>(dim()) * kLog2Pi;
 }
 
-torch::Tensor GaussianPosteriorImpl::half_log_det() const {
-  // Mean-field: from the diagonal, never a P×P matrix (a network's P is 10⁴–10⁶).
-  if (family() == "mean_field") return stddev().log().sum(-1);
-  return F::half_log_det_tril(scale_tril());
-}
+torch::Tensor GaussianPosteriorImpl::half_log_det() const { return F::half_log_det_tril(scale_tril()); }
 
 torch::Tensor GaussianPosteriorImpl::covariance() const {
   auto l = scale_tril();
@@ -54,11 +50,8 @@ torch::Tensor GaussianPosteriorImpl::covariance() const {
 }
 
 torch::Tensor GaussianPosteriorImpl::entropy() const {
-  if (family() == "mean_field") {
-    constexpr double kLog2Pi = 1.8378770664093454835606594728112;
-    return half_log_det() + 0.5 * static_cast<double>(dim()) * (1.0 + kLog2Pi);
-  }
-  return F::gaussian_entropy_tril(scale_tril());
+  constexpr double kLog2Pi = 1.8378770664093454835606594728112;
+  return half_log_det() + 0.5 * static_cast<double>(dim()) * (1.0 + kLog2Pi);
 }
 
 torch::Tensor GaussianPosteriorImpl::kl_divergence(const GaussianPosteriorImpl& other) const {

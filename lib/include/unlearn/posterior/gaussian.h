@@ -63,8 +63,9 @@ class GaussianPosteriorImpl : public torch::nn::Module {
   virtual torch::Tensor log_prob(const torch::Tensor& theta) const = 0;
   /// log q at its mode (the mean): the reference of the adjusted likelihood's threshold.
   torch::Tensor log_prob_at_mode() const;
-  /// ½ log det Σ = Σ log diag L ([] or [R]); O(P) for mean-field.
-  torch::Tensor half_log_det() const;
+  /// ½ log det Σ = Σ log diag L ([] or [R]); mean-field overrides it with an O(P) form (a
+  /// network's P of 10⁴–10⁶ would not fit a P×P factor).
+  virtual torch::Tensor half_log_det() const;
   torch::Tensor mean() const { return loc_; }
   torch::Tensor covariance() const;
   torch::Tensor entropy() const;
@@ -107,6 +108,7 @@ class MeanFieldGaussianImpl : public GaussianPosteriorImpl {
   const torch::Tensor& rho() const { return rho_; }
   torch::Tensor scale_tril() const override;
   torch::Tensor stddev() const override;
+  torch::Tensor half_log_det() const override { return stddev().log().sum(-1); }
   torch::Tensor transform(const torch::Tensor& noise) const override;
   torch::Tensor log_prob(const torch::Tensor& theta) const override;
   void set_moments(const torch::Tensor& mean, const torch::Tensor& covariance) override;
