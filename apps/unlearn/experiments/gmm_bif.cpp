@@ -266,18 +266,7 @@ void run_gmm_bif_experiment(const nlohmann::json& config, const ExperimentContex
       bif::ViEnergy energy(*model, *q, vi_energy(c), vi_closed_form);
       auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(c.seed) + 21);
       energy.draw_noise(gen);
-      torch::optim::LBFGS opt(q->parameters(), torch::optim::LBFGSOptions(1)
-                                                   .max_iter(500)
-                                                   .tolerance_grad(1e-9)
-                                                   .tolerance_change(1e-14)
-                                                   .history_size(20)
-                                                   .line_search_fn("strong_wolfe"));
-      opt.step([&] {
-        opt.zero_grad();
-        auto f = energy.energy(d.batch(), d.size());
-        f.backward();
-        return f;
-      });
+      energy.minimise(d, /*max_iter=*/500, /*tolerance_grad=*/1e-9, /*tolerance_change=*/1e-14);
     }
   };
   auto has = [&](const std::string& m) { return std::find(c.methods.begin(), c.methods.end(), m) != c.methods.end(); };

@@ -134,18 +134,7 @@ TEST(GmmClosedForm, ViBifOnClosedFormEnergyMovesOntoRefit) {
   };
   auto fit = [&](GaussianPosteriorImpl& q, const data::Dataset& d) {
     ViEnergy energy(*model, q, ViEnergyOptions(), cf);
-    torch::optim::LBFGS opt(q.parameters(), torch::optim::LBFGSOptions(1)
-                                                .max_iter(1000)
-                                                .tolerance_grad(1e-10)
-                                                .tolerance_change(1e-15)
-                                                .history_size(20)
-                                                .line_search_fn("strong_wolfe"));
-    opt.step([&] {
-      opt.zero_grad();
-      auto f = energy.energy(d.batch(), d.size());
-      f.backward();
-      return f;
-    });
+    energy.minimise(d, /*max_iter=*/1000, /*tolerance_grad=*/1e-10, /*tolerance_change=*/1e-15);
     auto g = energy.gamma().gradient(energy.energy(d.batch(), d.size()));
     // A leftover gradient g moves the start by ≈ g / λ_min(H) (λ_min ~ 100): 1e-4 is negligible.
     ASSERT_LT(g.abs().max().item<double>(), 1e-4) << "fit did not converge";

@@ -26,18 +26,7 @@ void fit(models::GmmImpl& model, GaussianPosteriorImpl& q, const data::Dataset& 
   ViEnergy energy(model, q, energy_options());
   auto gen = at::detail::createCPUGenerator(kNoiseSeed);
   energy.draw_noise(gen);
-  torch::optim::LBFGS opt(q.parameters(), torch::optim::LBFGSOptions(1)
-                                              .max_iter(1000)
-                                              .tolerance_grad(1e-9)
-                                              .tolerance_change(1e-15)
-                                              .history_size(20)
-                                              .line_search_fn("strong_wolfe"));
-  opt.step([&] {
-    opt.zero_grad();
-    auto f = energy.energy(data.batch(), data.size());
-    f.backward();
-    return f;
-  });
+  energy.minimise(data, /*max_iter=*/1000, /*tolerance_grad=*/1e-9, /*tolerance_change=*/1e-15);
   auto g = energy.gamma().gradient(energy.energy(data.batch(), data.size()));
   // A leftover gradient g moves the step's start by about H⁻¹g, i.e. ≲ 1e-4 / λ_min(H) with
   // λ_min(H) of order 100 here: negligible against the 1e-3-sized shifts measured below.

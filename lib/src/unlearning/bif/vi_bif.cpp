@@ -116,6 +116,26 @@ EnergyFn ViEnergy::energy_fn(const data::Dataset& data, uint64_t seed) const {
   };
 }
 
+torch::Tensor ViEnergy::minimise(const data::Dataset& data, int64_t max_iter, double tolerance_grad,
+                                double tolerance_change) const {
+  TORCH_CHECK(data.size() >= 1, "VI-BIF: minimise needs a non-empty data set");
+  torch::optim::LBFGS opt(posterior_->parameters(), torch::optim::LBFGSOptions(1)
+                                                        .max_iter(max_iter)
+                                                        .tolerance_grad(tolerance_grad)
+                                                        .tolerance_change(tolerance_change)
+                                                        .history_size(20)
+                                                        .line_search_fn("strong_wolfe"));
+  auto batch = data.batch();
+  opt.step([&] {
+    opt.zero_grad();
+    auto f = energy(batch, data.size());
+    f.backward();
+    return f;
+  });
+  torch::NoGradGuard no_grad;
+  return energy(batch, data.size());
+}
+
 // ---- the step ----------------------------------------------------------------------------------
 
 BifStep vi_bif_step(Model& model, GaussianPosteriorImpl& posterior, const data::Dataset& current,

@@ -71,6 +71,11 @@ class ViEnergy {
   /// F on `data` as an EnergyFn: term kFullHessian uses all of data; each call with term >= 0
   /// uses the next minibatch of hvp_batch_size rows of a sampler seeded with `seed`.
   EnergyFn energy_fn(const data::Dataset& data, uint64_t seed) const;
+  /// Minimises F(γ, data) over the posterior's parameters by full-data L-BFGS (strong Wolfe line
+  /// search, on the current common random numbers): a forgetting step is a Newton step and
+  /// assumes γ sits at a stationary point of F, which SGD only approaches. Returns F at the end.
+  torch::Tensor minimise(const data::Dataset& data, int64_t max_iter = 500, double tolerance_grad = 1e-9,
+                         double tolerance_change = 1e-14) const;
 
  private:
   Model* model_;
