@@ -54,6 +54,16 @@ inline std::map<std::string, std::string> snapshot(const fs::path& dir) {
   return files;
 }
 
+/// A request the command must refuse: exit code 2, `needle` in its output, and `dir` byte-identical
+/// to `before` (a snapshot taken earlier).
+inline void expect_rejected_unchanged(const fs::path& dir, const std::map<std::string, std::string>& before,
+                                      const std::string& args, const std::string& needle) {
+  auto r = run(args);
+  EXPECT_EQ(r.rc, 2) << args << ": " << r.out;
+  EXPECT_NE(r.out.find(needle), std::string::npos) << args << ": " << r.out;
+  EXPECT_EQ(snapshot(dir), before) << args << ": the run directory changed";
+}
+
 inline std::vector<nlohmann::json> read_audit(const fs::path& run_dir) {
   std::ifstream audit(run_dir / "audit.jsonl");
   std::string line;

@@ -136,10 +136,7 @@ TEST_F(Cli, BadRequestsExitTwoAndChangeNothing) {
   ASSERT_EQ(run("forget " + run_dir.string() + " --ids 7 --quiet").rc, 0);
   auto before = snapshot(run_dir);
   auto expect_rejected = [&](const std::string& args, const std::string& needle) {
-    auto r = run(args);
-    EXPECT_EQ(r.rc, 2) << args << ": " << r.out;
-    EXPECT_NE(r.out.find(needle), std::string::npos) << args << ": " << r.out;
-    EXPECT_EQ(snapshot(run_dir), before) << args << ": the run directory changed";
+    expect_rejected_unchanged(run_dir, before, args, needle);
   };
   expect_rejected("forget " + run_dir.string() + " --ids 1,999", "unknown ids: [999]");
   expect_rejected("forget " + run_dir.string() + " --ids 2,2", "duplicate ids");

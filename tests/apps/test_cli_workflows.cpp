@@ -325,10 +325,7 @@ TEST_F(Workflows, MoreBadRequestsExitTwoAndChangeNothing) {
   const auto id = first_ids(run_dir, 1);
   auto before = snapshot(run_dir);
   auto expect_rejected = [&](const std::string& args, const std::string& needle) {
-    auto r = run(args);
-    EXPECT_EQ(r.rc, 2) << args << ": " << r.out;
-    EXPECT_NE(r.out.find(needle), std::string::npos) << args << ": " << r.out;
-    EXPECT_EQ(snapshot(run_dir), before) << args << ": the run directory changed";
+    expect_rejected_unchanged(run_dir, before, args, needle);
   };
   const auto rd = run_dir.string();
   expect_rejected("forget " + rd + " --ids " + id + " --method exact", "needs a conjugate Gaussian model");
