@@ -111,23 +111,34 @@ void restore(Trainer& trainer, const io::Checkpoint& ckpt, const std::string& pr
   }
 }
 
+/// With --resume: restores `trainer` from generation 0 (under `prefix`) and returns the step it
+/// continues from; nullopt when the run had already finished (reported, nothing left to do).
+/// Without --resume, or with no checkpoint yet (killed before the first one): 0.
+template <typename Trainer>
+std::optional<int64_t> resume_if_asked(const TrainArgs& a, const RunConfig& c, const fs::path& run_dir,
+                                       Trainer& trainer, const std::string& prefix, const std::string& method,
+                                       int64_t steps) {
+  auto ckpt = a.resume.empty() ? std::nullopt : resume_checkpoint(c, run_dir);
+  if (!ckpt) return 0;
+  if (ckpt->metadata.value("finished", false)) {
+    a.output.say("{} is already trained ({} steps)\n", run_dir.string(), steps);
+    a.output.emit({{"run_dir", run_dir.string()}, {"method", method}, {"already_trained", true}, {"generation", 0}});
+    return std::nullopt;
+  }
+  restore(trainer, *ckpt, prefix, run_dir);
+  a.output.say("resuming at step {}\n", trainer.step_count());
+  return trainer.step_count();
+}
+
 void train_vi(const TrainArgs& a, const RunConfig& c, const fs::path& run_dir) {
   auto t0 = std::chrono::steady_clock::now();
   auto q = make_posterior(c);
   auto sharded = distributed::shard_for_training(g_cluster, c.dataset);  // W = 1: the data set itself
   inference::VITrainer trainer(c.model, q, sharded.index, c.vi);
   trainer.set_data_parallel(sharded.parallel);
-  int64_t resumed_from = 0;
-  if (auto ckpt = a.resume.empty() ? std::nullopt : resume_checkpoint(c, run_dir)) {
-    if (ckpt->metadata.value("finished", false)) {
-      a.output.say("{} is already trained ({} steps)\n", run_dir.string(), c.vi.steps());
-      a.output.emit({{"run_dir", run_dir.string()}, {"method", "vi"}, {"already_trained", true}, {"generation", 0}});
-      return;
-    }
-    restore(trainer, *ckpt, "vi/", run_dir);
-    resumed_from = trainer.step_count();
-    a.output.say("resuming at step {}\n", resumed_from);
-  }
+  auto resumed = resume_if_asked(a, c, run_dir, trainer, "vi/", "vi", c.vi.steps());
+  if (!resumed) return;
+  const int64_t resumed_from = *resumed;
   auto save = [&](bool finished) {
     if (!g_cluster->is_root()) return;
     auto ckpt = generation_checkpoint(c, *q, c.dataset.ids(), torch::empty({0}, torch::kLong), 0,
@@ -150,17 +161,9 @@ void train_sgmcmc(const TrainArgs& a, const RunConfig& c, const fs::path& run_di
   auto sharded = distributed::shard_for_training(g_cluster, c.dataset);  // W = 1: the data set itself
   inference::SGMCMCTrainer trainer(c.model, sharded.index, c.sgmcmc);
   trainer.set_data_parallel(sharded.parallel);
-  int64_t resumed_from = 0;
-  if (auto ckpt = a.resume.empty() ? std::nullopt : resume_checkpoint(c, run_dir)) {
-    if (ckpt->metadata.value("finished", false)) {
-      a.output.say("{} is already trained ({} steps)\n", run_dir.string(), c.sgmcmc.steps());
-      a.output.emit({{"run_dir", run_dir.string()}, {"method", c.method}, {"already_trained", true}, {"generation", 0}});
-      return;
-    }
-    restore(trainer, *ckpt, "sgmcmc/", run_dir);
-    resumed_from = trainer.step_count();
-    a.output.say("resuming at step {}\n", resumed_from);
-  }
+  auto resumed = resume_if_asked(a, c, run_dir, trainer, "sgmcmc/", c.method, c.sgmcmc.steps());
+  if (!resumed) return;
+  const int64_t resumed_from = *resumed;
   auto save = [&](bool finished) {
     if (!g_cluster->is_root()) return;
     nlohmann::json meta{{"method", c.method}, {"finished", finished}, {"step", trainer.step_count()}};
