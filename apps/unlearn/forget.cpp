@@ -114,7 +114,9 @@ std::shared_ptr<GaussianPosteriorImpl> forget_gaussian(const ForgetArgs& a, cons
   if (a.method == "exact") return exact_unlearn(*c.model, *g.posterior, erased.batch());
   if (a.method == "bif") {
     auto q = g.posterior->copy();
-    auto outcome = bif_forget_gaussian(*c.model, *q, current, ids, a.bif, a.output);
+    // W > 1: every rank steps over the index set; each evaluates its own rows (W = 1: current).
+    auto sharded = distributed::shard_for_training(g_cluster, current);
+    auto outcome = bif_forget_gaussian(*c.model, *q, sharded.index, ids, a.bif, a.output, sharded.parallel);
     options = outcome.options;
     certificate = outcome.certificate;
     return q;
@@ -185,7 +187,9 @@ void forget_chain(const ForgetArgs& a, const RunConfig& c, Generation& g, const 
     g.chain.theta = g.chain.theta.clone();
     if (g.chain.velocity.defined()) g.chain.velocity = g.chain.velocity.clone();
     g.samples = g.samples.clone();
-    auto outcome = bif_forget_chain(*c.model, g.chain, g.samples, current, ids, c.sgmcmc.batch_size(), a.bif, a.output);
+    auto sharded = distributed::shard_for_training(g_cluster, current);  // as for the Gaussian runs
+    auto outcome = bif_forget_chain(*c.model, g.chain, g.samples, sharded.index, ids, c.sgmcmc.batch_size(), a.bif,
+                                    a.output, sharded.parallel);
     options = outcome.options;
     certificate = outcome.certificate;
     return;
@@ -230,8 +234,6 @@ void run_forget(const ForgetArgs& a) {
   auto ids = parse_ids(a);
   check_request(ids, g);
   check_method(a, c);
-  if (g_cluster->world_size() > 1 && a.method == "bif")
-    throw io::ConfigError("--method bif does not run data-parallel yet: run it with one process");
 
   auto current = c.dataset.subset(g.trained_ids);
   auto erased = current.subset(ids);

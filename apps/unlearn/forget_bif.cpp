@@ -100,14 +100,16 @@ void add_bif_options(CLI::App& cmd, BifArgs& a) {
 }
 
 BifOutcome bif_forget_gaussian(Model& model, GaussianPosteriorImpl& posterior, const data::Dataset& current,
-                               const torch::Tensor& ids, const BifArgs& a, const OutputMode& output) {
+                               const torch::Tensor& ids, const BifArgs& a, const OutputMode& output,
+                               const inference::DataParallel& parallel) {
   const int64_t batch = batch_size(a, ids);
   auto opts = bif::ViBifOptions()
                   .energy(bif::ViEnergyOptions()
                               .mc_samples(a.mc_samples)
                               // Exact E_q of quadratics (and a symmetric H estimate) whenever it is possible.
                               .moment_matched_noise(a.mc_samples > model.num_params())
-                              .hvp_batch_size(a.hvp_batch))
+                              .hvp_batch_size(a.hvp_batch)
+                              .parallel(parallel))
                   .solver(solver_options(a))
                   .batch_size(batch)
                   .lissa_c(a.lissa_c)
@@ -124,7 +126,7 @@ BifOutcome bif_forget_gaussian(Model& model, GaussianPosteriorImpl& posterior, c
 
 BifOutcome bif_forget_chain(Model& model, bif::SgmcmcChainState& chain, torch::Tensor& samples,
                             const data::Dataset& current, const torch::Tensor& ids, int64_t chain_batch_size,
-                            const BifArgs& a, const OutputMode& output) {
+                            const BifArgs& a, const OutputMode& output, const inference::DataParallel& parallel) {
   const int64_t batch = batch_size(a, ids);
   auto opts = bif::SgmcmcBifOptions()
                   .solver(solver_options(a))
@@ -133,6 +135,7 @@ BifOutcome bif_forget_chain(Model& model, bif::SgmcmcChainState& chain, torch::T
                   .minibatch_size(chain_batch_size)
                   .hvp_batch_size(a.hvp_batch)
                   .lissa_c(a.lissa_c)
+                  .parallel(parallel)
                   .seed(a.seed);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(a.seed);
   BifOutcome out;

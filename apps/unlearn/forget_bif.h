@@ -44,13 +44,16 @@ struct BifOutcome {
 };
 
 /// VI runs: forgets `ids` from `current` (which still contains them), updating `posterior`.
+/// Data parallel: `current` is the index set and `parallel` its hooks (distributed::
+/// shard_for_training); every rank then takes the same steps.
 BifOutcome bif_forget_gaussian(Model& model, GaussianPosteriorImpl& posterior, const data::Dataset& current,
-                               const torch::Tensor& ids, const BifArgs& args, const OutputMode& output);
+                               const torch::Tensor& ids, const BifArgs& args, const OutputMode& output,
+                               const inference::DataParallel& parallel = {});
 
 /// SG-MCMC runs: forgets `ids`, updating the chain state and every sample [n, P] in place.
 /// `chain_batch_size` is the chain's training minibatch (the forgetting steps use it too).
 BifOutcome bif_forget_chain(Model& model, bif::SgmcmcChainState& chain, torch::Tensor& samples,
                             const data::Dataset& current, const torch::Tensor& ids, int64_t chain_batch_size,
-                            const BifArgs& args, const OutputMode& output);
+                            const BifArgs& args, const OutputMode& output, const inference::DataParallel& parallel = {});
 
 }  // namespace unlearn::app

@@ -51,8 +51,8 @@ std::string describe_status(int status) {
 int run_launch(const LaunchArgs& a) {
   if (a.command.empty()) throw io::ConfigError("launch needs a subcommand after --, e.g. -- train CONFIG --out RUN");
   const std::string& sub = a.command.front();
-  if (sub != "train" && sub != "forget")
-    throw io::ConfigError("launch runs `train` or `forget`, not `" + sub + "`");
+  if (sub != "train" && sub != "forget" && sub != "experiment")
+    throw io::ConfigError("launch runs `train`, `forget` or `experiment`, not `" + sub + "`");
   const auto port = distributed::find_free_port("127.0.0.1");
   const std::string rendezvous = fmt::format("127.0.0.1:{}", port);
   fmt::print(stderr, "[launch] {} ranks, rendezvous {}, timeout {} s\n", a.processes, rendezvous, a.timeout_s);
@@ -132,7 +132,7 @@ int run_launch(const LaunchArgs& a) {
 void add_launch_command(CLI::App& app) {
   auto a = std::make_shared<LaunchArgs>();
   auto* cmd = app.add_subcommand(
-      "launch", "Run `train` or `forget` as N data-parallel processes on this machine (loopback)");
+      "launch", "Run `train`, `forget` or `experiment` as N data-parallel processes on this machine (loopback)");
   cmd->add_option("-n,--processes", a->processes, "number of processes (world size)")
       ->check(CLI::Range(int64_t{1}, int64_t{256}));
   cmd->add_option("--dist-timeout", a->timeout_s, "seconds a rank waits for the others before failing")

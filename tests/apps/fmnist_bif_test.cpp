@@ -8,7 +8,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
+#include <iostream>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -72,6 +75,40 @@ TEST(CliExperiment, FmnistBifTinyConfigWritesResults) {
   }
   EXPECT_TRUE(fs::exists(out / "results.json"));
   fs::remove_all(out);
+}
+
+// Data parallel: `launch -n 2 -- experiment` trains and forgets on two shards (rank 0 writes) and
+// reproduces the one-process table. float32, so W = 2 and W = 1 differ by summation order
+// (~1e-7 relative per step); over 200 steps and the BIF requests that moved no error rate or MIA
+// fraction at all when measured (largest difference 0); we allow 0.01 = 10 of the 1000 evaluated
+// points, since another BLAS may round differently.
+TEST(CliExperiment, FmnistBifOnTwoRanksMatchesOneProcess) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  auto base = fs::temp_directory_path() / ("unlearn_fmnist_dp_" + std::to_string(::getpid()));
+  fs::remove_all(base);
+  const std::string config = std::string(UNLEARN_SOURCE_DIR) + "/configs/fmnist_bif_tiny.json";
+  auto [rc1, text1] = cli_test::run("experiment " + config + " --out " + (base / "w1").string() + " --quiet");
+  ASSERT_EQ(rc1, 0) << text1;
+  auto [rc2, text2] = cli_test::run("launch -n 2 -- experiment " + config + " --out " + (base / "w2").string());
+  ASSERT_EQ(rc2, 0) << text2;
+  EXPECT_NE(text2.find("2 data-parallel ranks"), std::string::npos) << text2;
+  auto one = read_csv(base / "w1" / "results.csv"), two = read_csv(base / "w2" / "results.csv");
+  ASSERT_EQ(one.size(), two.size());
+  double largest = 0;
+  for (size_t i = 1; i < one.size(); ++i) {
+    EXPECT_EQ(one[i][0], two[i][0]);
+    for (size_t j = 2; j <= 5; ++j) largest = std::max(largest, std::abs(std::stod(one[i][j]) - std::stod(two[i][j])));
+  }
+  std::cout << "largest |W=2 - W=1| over error rates and MIA: " << largest << "\n";
+  EXPECT_LE(largest, 0.01);
+  // The small studies stay single-process: a clear error, exit 2, on every rank.
+  auto [rc3, text3] = cli_test::run("launch -n 2 -- experiment " + std::string(UNLEARN_SOURCE_DIR) +
+                                    "/configs/gmm_bif_tiny.json --out " + (base / "gmm").string());
+  EXPECT_EQ(rc3, 2) << text3;
+  EXPECT_NE(text3.find("only fmnist_bif runs data-parallel"), std::string::npos) << text3;
+  EXPECT_FALSE(fs::exists(base / "gmm"));
+  fs::remove_all(base);
 }
 
 }  // namespace

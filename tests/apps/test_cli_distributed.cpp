@@ -85,6 +85,7 @@ TEST_F(CliDistributed, TwoRanksTrainAndForgetLikeOneProcess) {
   for (const std::string request : {"--ids 3,17,42 --method eubo --steps 200 --num-samples 100",
                                     "--ids 8,10 --method rkl --steps 200 --num-samples 100",
                                     "--ids 5,6 --method rkl_closed --num-samples 2000",
+                                    "--ids 11,12,14 --method bif --solver cg --removal-batch 2",
                                     "--ids 7 --method retrain"}) {
     auto r = run("forget " + one.string() + " " + request + " --quiet");
     ASSERT_EQ(r.rc, 0) << request << ": " << r.out;
@@ -92,7 +93,15 @@ TEST_F(CliDistributed, TwoRanksTrainAndForgetLikeOneProcess) {
     ASSERT_EQ(r.rc, 0) << request << ": " << r.out;
     EXPECT_LE(max_difference(one, two), 1e-9) << request;
   }
-  EXPECT_EQ(read_audit(two).size(), 4u);  // rank 0 alone appended
+  EXPECT_EQ(read_audit(two).size(), 5u);  // rank 0 alone appended
+  // BIF on the SGLD chain: sampler steps, minibatch LiSSA terms and the corrected bank.
+  one = dir_ / "sgld_w1", two = dir_ / "sgld_w2";
+  const std::string request = "--ids 3,17,42,8 --method bif --solver lissa --lissa-c 0.1 --hvp-batch 16 --removal-batch 2";
+  auto r = run("forget " + one.string() + " " + request + " --quiet");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  r = run("launch -n 2 -- forget " + two.string() + " " + request);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_LE(max_difference(one, two), 1e-9) << request;
 }
 
 TEST_F(CliDistributed, ADeadRankStopsTheOthersWithinTheTimeoutAndKeepsTheLastCheckpoint) {

@@ -2,8 +2,11 @@
 // Paper studies run by `unlearn experiment CONFIG --out DIR`. The config's "experiment" key picks
 // one; each writes DIR/results.csv, DIR/results.json (+ the config) and prints a table.
 #include <filesystem>
+#include <memory>
 
 #include <nlohmann/json.hpp>
+
+#include "unlearn/distributed/cluster.h"
 
 namespace unlearn::app {
 
@@ -11,6 +14,9 @@ struct ExperimentContext {
   std::filesystem::path out_dir;     ///< created by the study once its config and data are read
   std::filesystem::path config_dir;  ///< relative data paths are also tried against this
   bool quiet = false;
+  /// The run's processes (`--world-size`; a local one for W = 1). Only fmnist_bif runs
+  /// data-parallel; rank 0 prints and writes.
+  std::shared_ptr<distributed::Cluster> cluster = distributed::local_cluster();
 };
 
 /// Variational Bayesian unlearning on moons / banknote (issue 5).

@@ -21,6 +21,7 @@
 #include "registry.h"
 #include "run_config.h"
 #include "unlearn/data/idx.h"
+#include "unlearn/distributed/data_parallel.h"
 #include "unlearn/inference/sgmcmc.h"
 #include "unlearn/inference/vi.h"
 #include "unlearn/io/config_error.h"
@@ -70,6 +71,8 @@ struct FmnistBifConfig {
   std::map<std::string, double> lissa_c{{"vi", 0.1}, {"sgld", 0.005}, {"sghmc", 0.05}};
   int64_t hvp_batch_size = 128;
   int64_t sample_steps = 5;
+  int64_t hessian_states = 0;  ///< 0: all sample_steps states
+  bool refresh_bank = true;    ///< the processed chain's predictive includes its forgetting-phase states
   int64_t vi_energy_samples = 5;
   double cg_tol = 1e-4;
   int64_t cg_max_iter = 50;
@@ -123,6 +126,8 @@ FmnistBifConfig parse_config(const nlohmann::json& json) {
     for (auto& [m, v] : c.lissa_c) v = lc.get<double>(m, v, Range::positive());
     c.hvp_batch_size = b.get<int64_t>("hvp_batch_size", c.hvp_batch_size, Range::non_negative());
     c.sample_steps = b.get<int64_t>("sample_steps", c.sample_steps, Range::at_least(1));
+    c.hessian_states = b.get<int64_t>("hessian_states", c.hessian_states, Range::non_negative());
+    c.refresh_bank = b.get<bool>("refresh_bank", c.refresh_bank);
     c.vi_energy_samples = b.get<int64_t>("vi_mc_samples", c.vi_energy_samples, Range::at_least(1));
     c.cg_tol = b.get<double>("cg_tol", c.cg_tol, Range::positive());
     c.cg_max_iter = b.get<int64_t>("cg_max_iter", c.cg_max_iter, Range::at_least(1));
@@ -225,11 +230,19 @@ void run_fmnist_bif_experiment(const nlohmann::json& config, const ExperimentCon
     sets.remain = remaining.subset(random_ids(remaining, c.eval_remaining));
   const int64_t removed = erased.size(0);
   const int64_t requests = (removed + c.request_size - 1) / c.request_size;
-  fs::create_directories(ctx.out_dir);  // only once the config and data are good
+  // Data parallel (--world-size W): every rank loaded every row; each trains and forgets on its
+  // shard (ids mod W) over the index sets, so every rank holds the one-process posterior. Rank 0
+  // evaluates, prints and writes.
+  const auto& cluster = ctx.cluster;
+  const bool root = cluster->is_root();
+  const auto sharded_train = distributed::shard_for_training(cluster, train);
+  const auto sharded_remaining = distributed::shard_for_training(cluster, remaining);
+  if (root) fs::create_directories(ctx.out_dir);  // only once the config and data are good
   log(fmt::format("fmnist_bif: {} ({} parameters); {} training points, {} test; removing {} of class {} in {} "
-                  "requests of {}\n",
+                  "requests of {}{}\n",
                   model->architecture(), model->num_params(), train.size(), test.size(), removed, c.erase_class,
-                  requests, c.request_size));
+                  requests, c.request_size,
+                  cluster->world_size() > 1 ? fmt::format("; {} data-parallel ranks", cluster->world_size()) : ""));
   const auto init = model->init_theta();
   auto has = [&](const std::string& m) { return std::find(c.methods.begin(), c.methods.end(), m) != c.methods.end(); };
   auto solver_options = [&] {
@@ -275,14 +288,14 @@ void run_fmnist_bif_experiment(const nlohmann::json& config, const ExperimentCon
   // ---- VI (mean-field, Bayes by backprop with the analytic KL) --------------------------------------
   if (has("vi")) {
     const int64_t P = model->num_params();
-    auto fit = [&](const data::Dataset& d, uint64_t seed, const std::string& what) {
+    auto fit = [&](const distributed::ShardedData& d, uint64_t seed, const std::string& what) {
       auto q = std::make_shared<MeanFieldGaussianImpl>(
           GaussianOptions(P).init_scale(c.vi_init_scale).dtype(topts.dtype().toScalarType()).device(topts.device()));
       {
         torch::NoGradGuard g;
         q->loc().copy_(init);
       }
-      inference::VITrainer trainer(model, q, d,
+      inference::VITrainer trainer(model, q, d.index,
                                    inference::VIOptions()
                                        .steps(c.steps)
                                        .batch_size(c.batch_size)
@@ -291,6 +304,7 @@ void run_fmnist_bif_experiment(const nlohmann::json& config, const ExperimentCon
                                        .num_samples(c.vi_train_samples)
                                        .analytic_kl(true)
                                        .seed(seed));
+      trainer.set_data_parallel(d.parallel);
       // Step decay (the paper's SGD: ×0.1 every 4000 steps) by resetting the optimiser's lr.
       auto cb = step_log(what);
       double lr = c.vi_lr;
@@ -307,20 +321,23 @@ void run_fmnist_bif_experiment(const nlohmann::json& config, const ExperimentCon
       return q;
     };
     auto t0 = Clock::now();
-    auto origin = fit(train, static_cast<uint64_t>(c.seed) + 11, "vi origin");
+    auto origin = fit(sharded_train, static_cast<uint64_t>(c.seed) + 11, "vi origin");
     const double train_s = seconds_since(t0);
     t0 = Clock::now();
-    auto target = fit(remaining, static_cast<uint64_t>(c.seed) + 12, "vi target");
+    auto target = fit(sharded_remaining, static_cast<uint64_t>(c.seed) + 12, "vi target");
     const double retrain_s = seconds_since(t0);
 
     auto q = origin->copy();
     auto opts = bif::ViBifOptions()
-                    .energy(bif::ViEnergyOptions().mc_samples(c.vi_energy_samples).hvp_batch_size(c.hvp_batch_size))
+                    .energy(bif::ViEnergyOptions()
+                                .mc_samples(c.vi_energy_samples)
+                                .hvp_batch_size(c.hvp_batch_size)
+                                .parallel(sharded_train.parallel))
                     .solver(solver_options())
                     .batch_size(c.request_size)
                     .lissa_c(c.solver == "lissa" ? c.lissa_c.at("vi") : 0.0);
     auto bif_gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(c.seed) + 13);
-    data::Dataset current = train;
+    data::Dataset current = sharded_train.index;  // W = 1: the training set itself
     t0 = Clock::now();
     for (int64_t start = 0; start < removed; start += c.request_size) {
       auto ids = erased.narrow(0, start, std::min(c.request_size, removed - start));
@@ -329,17 +346,19 @@ void run_fmnist_bif_experiment(const nlohmann::json& config, const ExperimentCon
       current = current.erase(ids);
     }
     const double forget_s = seconds_since(t0);
-    auto eval_gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(c.seed) + 14);
-    auto samples = [&](const GaussianPosteriorImpl& post) {
-      torch::NoGradGuard g;
-      return post.rsample(c.eval_samples, eval_gen);
-    };
-    auto pt = predict(*model, samples(*target), sets, c.eval_chunk);
-    add_rows("vi", predict(*model, samples(*origin), sets, c.eval_chunk), predict(*model, samples(*q), sets, c.eval_chunk),
-             pt, forget_s, retrain_s);
     timings["vi"] = {{"train_seconds", train_s}, {"retrain_seconds", retrain_s}, {"forget_seconds", forget_s},
                      {"train_ms_per_step", 1e3 * train_s / c.steps},
                      {"forget_seconds_per_request", forget_s / requests}};
+    if (root) {  // rank 0 evaluates
+      auto eval_gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(c.seed) + 14);
+      auto samples = [&](const GaussianPosteriorImpl& post) {
+        torch::NoGradGuard g;
+        return post.rsample(c.eval_samples, eval_gen);
+      };
+      auto pt = predict(*model, samples(*target), sets, c.eval_chunk);
+      add_rows("vi", predict(*model, samples(*origin), sets, c.eval_chunk), predict(*model, samples(*q), sets, c.eval_chunk),
+               pt, forget_s, retrain_s);
+    }
   }
 
   // ---- SG-MCMC ------------------------------------------------------------------------------------
@@ -351,11 +370,14 @@ void run_fmnist_bif_experiment(const nlohmann::json& config, const ExperimentCon
         method, sc, c.steps, c.batch_size, static_cast<uint64_t>(c.seed) + 31,
         inference::SampleBankOptions().burn_in(c.burn_in).thinning(c.thinning).capacity(c.capacity));
     auto t0 = Clock::now();
-    inference::SGMCMCTrainer origin(model, train, opts, init);
+    inference::SGMCMCTrainer origin(model, sharded_train.index, opts, init);
+    origin.set_data_parallel(sharded_train.parallel);
     origin.train(step_log(method + " origin"));
     const double train_s = seconds_since(t0);
     t0 = Clock::now();
-    inference::SGMCMCTrainer target(model, remaining, inference::SGMCMCOptions(opts).seed(opts.seed() + 1), init);
+    inference::SGMCMCTrainer target(model, sharded_remaining.index, inference::SGMCMCOptions(opts).seed(opts.seed() + 1),
+                                    init);
+    target.set_data_parallel(sharded_remaining.parallel);
     target.train(step_log(method + " target"));
     const double retrain_s = seconds_since(t0);
     TORCH_CHECK(!origin.bank().empty() && !target.bank().empty(), "fmnist_bif: the sample bank is empty (burn_in ",
@@ -367,11 +389,14 @@ void run_fmnist_bif_experiment(const nlohmann::json& config, const ExperimentCon
                      .solver(solver_options())
                      .batch_size(c.request_size)
                      .sample_steps(c.sample_steps)
+                     .hessian_states(c.hessian_states)
+                     .refresh_samples(c.refresh_bank)
+                     .parallel(sharded_train.parallel)
                      .minibatch_size(c.batch_size)
                      .hvp_batch_size(c.hvp_batch_size)
                      .lissa_c(c.solver == "lissa" ? c.lissa_c.at(method) : 0.0);
     auto bif_gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(c.seed) + 41);
-    data::Dataset current = train;
+    data::Dataset current = sharded_train.index;  // W = 1: the training set itself
     t0 = Clock::now();
     for (int64_t start = 0; start < removed; start += c.request_size) {
       auto ids = erased.narrow(0, start, std::min(c.request_size, removed - start));
@@ -380,18 +405,20 @@ void run_fmnist_bif_experiment(const nlohmann::json& config, const ExperimentCon
       current = current.erase(ids);
     }
     const double forget_s = seconds_since(t0);
+    timings[method] = {{"train_seconds", train_s}, {"retrain_seconds", retrain_s}, {"forget_seconds", forget_s},
+                       {"train_ms_per_step", 1e3 * train_s / c.steps},
+                       {"forget_seconds_per_request", forget_s / requests}};
+    if (!root) continue;
     // The predictive of a chain: the last eval_samples samples of its bank.
     auto last = [&](const torch::Tensor& s) { return s.narrow(0, std::max<int64_t>(0, s.size(0) - c.eval_samples),
                                                              std::min(c.eval_samples, s.size(0))); };
     auto pt = predict(*model, last(target.bank().samples()), sets, c.eval_chunk);
     add_rows(method, predict(*model, last(origin.bank().samples()), sets, c.eval_chunk),
              predict(*model, last(samples), sets, c.eval_chunk), pt, forget_s, retrain_s);
-    timings[method] = {{"train_seconds", train_s}, {"retrain_seconds", retrain_s}, {"forget_seconds", forget_s},
-                       {"train_ms_per_step", 1e3 * train_s / c.steps},
-                       {"forget_seconds_per_request", forget_s / requests}};
   }
 
   // ---- outputs ------------------------------------------------------------------------------------
+  if (!root) return;
   std::string csv =
       "method,removed,err_forget,err_remain,err_test,mia_forget_nonmember,pred_l1_to_retrain,forget_seconds,"
       "retrain_seconds\n";
@@ -420,6 +447,7 @@ void run_fmnist_bif_experiment(const nlohmann::json& config, const ExperimentCon
                      {"model", model->architecture()},
                      {"num_params", model->num_params()},
                      {"train_size", train.size()},
+                     {"world_size", cluster->world_size()},
                      {"test_size", test.size()},
                      {"eval_remaining", sets.remain.size()},
                      {"removed", removed},

@@ -15,6 +15,8 @@
 #include "unlearn/distributed/data_parallel.h"
 #include "unlearn/inference/sgmcmc.h"
 #include "unlearn/inference/vi.h"
+#include "unlearn/unlearning/bif/sgmcmc_bif.h"
+#include "unlearn/unlearning/bif/vi_bif.h"
 #include "unlearn/unlearning/eubo.h"
 #include "unlearn/unlearning/exact_conjugate.h"
 #include "unlearn/unlearning/reverse_kl.h"
@@ -302,6 +304,95 @@ TEST(DataParallelUnlearning, EuboAndReverseKlOnTwoRanksEqualOneProcess) {
       auto two = on_ranks<std::vector<torch::Tensor>>(2, [&](const auto& c) { return forget(c, method, ids); });
       expect_equal(two[0], two[1], method + ": the two ranks");
       expect_close(two[0], reference, kTol, method + ": W = 2 vs W = 1");
+    }
+  }
+}
+
+// ---- BIF: gradient sums and HVPs all-reduced, W = 2 equals W = 1 -----------------------------
+
+bif::InverseHvpOptions bif_solver(const std::string& solver) {
+  if (solver == "cg") {
+    return bif::InverseHvpOptions().kind(bif::SolverKind::kConjugateGradient).cg(bif::CgOptions().tol(1e-12));
+  }
+  if (solver == "dense") return bif::InverseHvpOptions().kind(bif::SolverKind::kDense);
+  return bif::InverseHvpOptions().lissa(bif::LissaOptions().terms(24));  // minibatch terms, see below
+}
+
+// VI-BIF on the fixture's posterior: removal batches of 2; LiSSA draws a fresh minibatch of 16
+// ids per term (s = 0.1/n: s·λ_max ≈ 0.4 here), CG and dense use the whole current set.
+std::vector<torch::Tensor> vi_bif(const std::shared_ptr<Cluster>& cluster, const std::string& solver,
+                                  const torch::Tensor& ids) {
+  ForgetFixture f;
+  data::Dataset current = f.data;
+  inference::DataParallel parallel;
+  if (cluster) {
+    auto sharded = shard_for_training(cluster, f.data);
+    current = sharded.index;
+    parallel = sharded.parallel;
+  }
+  const bool lissa = solver == "lissa";
+  auto q = f.q_full->copy();
+  bif::vi_bif_forget(*f.model, *q, current, ids,
+                     bif::ViBifOptions()
+                         .energy(bif::ViEnergyOptions().mc_samples(16).hvp_batch_size(lissa ? 16 : 0).parallel(parallel))
+                         .solver(bif_solver(solver))
+                         .batch_size(2)
+                         .lissa_c(lissa ? 0.1 : 0.0)
+                         .seed(5));
+  return posterior_tensors(*q);
+}
+
+// SGLD / SGHMC chain trained (data-parallel when cluster is set), then forgotten with BIF.
+std::vector<torch::Tensor> chain_bif(const std::shared_ptr<Cluster>& cluster, const std::string& sampler,
+                                     const std::string& solver, const torch::Tensor& ids) {
+  auto data = regression_data(101, 3, 0.5, 12);
+  auto model = std::make_shared<ConjugateRegression>(3, 0.5, 1.0);
+  auto options = inference::SGMCMCOptions().sampler(sampler).lr(2e-3).batch_size(20).steps(200).seed(9).bank(
+      inference::SampleBankOptions().burn_in(100).thinning(10));
+  data::Dataset index = data;
+  inference::DataParallel parallel;
+  if (cluster) {
+    auto sharded = shard_for_training(cluster, data);
+    index = sharded.index;
+    parallel = sharded.parallel;
+  }
+  inference::SGMCMCTrainer chain(model, index, options);
+  chain.set_data_parallel(parallel);
+  chain.train();
+  const bool lissa = solver == "lissa";
+  bif::sgmcmc_bif_forget(chain, index, ids,
+                         bif::SgmcmcBifOptions()
+                             .solver(bif_solver(solver))
+                             .batch_size(3)
+                             .sample_steps(4)
+                             .hessian_states(2)
+                             .hvp_batch_size(lissa ? 16 : 0)
+                             .lissa_c(lissa ? 0.1 : 0.0)
+                             .refresh_samples(true)
+                             .parallel(parallel)
+                             .seed(4));
+  return {chain.theta().detach().clone(), chain.bank().samples()};
+}
+
+TEST(DataParallelBif, GradientSumsAndHvpsOnTwoRanksEqualOneProcess) {
+  // {3, 17, 42, 8, 5}: both ranks hold some of each batch; {4, 8, 10, 12}: rank 1 holds none.
+  for (const auto& ids : {torch::tensor({3, 17, 42, 8, 5}, torch::kLong), torch::tensor({4, 8, 10, 12}, torch::kLong)}) {
+    for (const std::string solver : {"lissa", "cg", "dense"}) {
+      auto reference = vi_bif(nullptr, solver, ids);
+      auto two = on_ranks<std::vector<torch::Tensor>>(2, [&](const auto& c) { return vi_bif(c, solver, ids); });
+      expect_equal(two[0], two[1], "VI-BIF " + solver + ": the two ranks");
+      expect_close(two[0], reference, kTol, "VI-BIF " + solver + ": W = 2 vs W = 1");
+      // The step moved the posterior: equality is not that of two untouched copies.
+      EXPECT_GT((reference[0] - ForgetFixture().q_full->parameters()[0]).abs().max().item<double>(), 1e-4) << solver;
+    }
+    for (const std::string sampler : {"sgld", "sghmc"}) {
+      for (const std::string solver : {"lissa", "cg"}) {
+        auto reference = chain_bif(nullptr, sampler, solver, ids);
+        auto two = on_ranks<std::vector<torch::Tensor>>(2, [&](const auto& c) { return chain_bif(c, sampler, solver, ids); });
+        expect_equal(two[0], two[1], sampler + "-BIF " + solver + ": the two ranks");
+        expect_close(two[0], reference, kTol, sampler + "-BIF " + solver + ": W = 2 vs W = 1");
+        EXPECT_TRUE(torch::isfinite(reference[1]).all().item<bool>());
+      }
     }
   }
 }

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <tuple>
 
 #include "gmm/gmm.h"
 #include "unlearn/data/csv.h"
@@ -119,6 +120,38 @@ TEST(BifSgmcmc, UnknownIdsChangeNothing) {
   EXPECT_TRUE(torch::equal(chain.bank().samples(), before));
   EXPECT_TRUE(torch::equal(chain.theta().detach(), theta));
   EXPECT_THROW(sgmcmc_bif_forget(chain, c.ds, c.erased, SgmcmcBifOptions().sample_steps(0)), c10::Error);
+}
+
+// refresh_samples: the bank keeps its size, its newest samples are the chain's states after each
+// batch (the last one the final state, with no later correction), and they sit near the exact
+// retrained mean as the training samples do. hessian_states = sample_steps is the default
+// (all states); fewer states is a different, still accurate, estimate of the same step.
+TEST(BifSgmcmc, RefreshedBankHoldsTheForgettingChainAndHessianStatesSubsetTheSteps) {
+  ToyCase c;
+  auto opts = SgmcmcBifOptions().batch_size(4).seed(7).sample_steps(6).solver(
+      InverseHvpOptions().kind(SolverKind::kDense));
+  auto run = [&](SgmcmcBifOptions o) {
+    inference::SGMCMCTrainer chain(c.model, c.ds, toy_chain("sgld"));
+    chain.train();
+    auto result = sgmcmc_bif_forget(chain, c.ds, c.erased, o);
+    return std::make_tuple(chain.theta().detach().clone(), chain.bank().samples().clone(), result.remaining);
+  };
+  auto [theta, plain, remaining] = run(opts);
+  auto [theta_all, plain_all, r2] = run(SgmcmcBifOptions(opts).hessian_states(6));
+  EXPECT_TRUE(torch::equal(theta, theta_all));
+  EXPECT_TRUE(torch::equal(plain, plain_all));
+  auto [theta_two, plain_two, r3] = run(SgmcmcBifOptions(opts).hessian_states(2));
+  EXPECT_FALSE(torch::equal(theta, theta_two));
+  auto target = c.model->exact_mean(remaining);
+  EXPECT_LT((plain_two.mean(0) - target).norm().item<double>(), 0.015);
+
+  auto [theta_r, refreshed, r4] = run(SgmcmcBifOptions(opts).refresh_samples(true));
+  ASSERT_EQ(refreshed.sizes(), plain.sizes());
+  const int64_t m = refreshed.size(0);
+  EXPECT_TRUE(torch::equal(refreshed[m - 1], theta_r));  // the final state, newest last
+  // The older training samples are the plain run's, shifted by the same corrections.
+  EXPECT_TRUE(torch::allclose(refreshed.narrow(0, 0, m - 6), plain.narrow(0, 6, m - 6), 0, 1e-12));
+  EXPECT_LT((refreshed.narrow(0, m - 6, 6).mean(0) - target).norm().item<double>(), 0.1);
 }
 
 // The papers' GMM: erase the 100 cluster-0 points with the largest x1 (25 requests of 4) from an

@@ -293,14 +293,27 @@ SolverKind solver_kind_from_string(const std::string& name) {
 
 SolverResult solve_inverse_hvp(const EnergyFn& energy, const FlatParameters& params,
                                const torch::Tensor& v, const InverseHvpOptions& options) {
+  const auto& average = options.average();
+  // Every rank computes the same sequence of HVPs, so the collectives pair up across ranks.
+  auto reduced = [&average](const torch::Tensor& t) {
+    if (!average) return t;
+    std::vector<torch::Tensor> v{t.contiguous()};
+    average(v);
+    return v[0];
+  };
+  auto hvp = [&] {
+    auto local = hvp_of(energy, params);
+    if (!average) return local;
+    return HessianVectorProduct([local, reduced](const torch::Tensor& v, int64_t term) { return reduced(local(v, term)); });
+  };
   switch (options.kind()) {
     case SolverKind::kLissa:
-      return lissa(hvp_of(energy, params), v, options.lissa());
+      return lissa(hvp(), v, options.lissa());
     case SolverKind::kConjugateGradient:
-      return conjugate_gradient(hvp_of(energy, params), v, options.cg());
+      return conjugate_gradient(hvp(), v, options.cg());
     case SolverKind::kDense: {
       const auto start = Clock::now();
-      auto hessian = dense_hessian(energy, params);
+      auto hessian = reduced(dense_hessian(energy, params));
       auto result = dense_solve(hessian, v, options.dense_damping());
       result.seconds = seconds_since(start);
       return result;

@@ -21,11 +21,31 @@ using Clock = std::chrono::steady_clock;
 void check_options(const SgmcmcBifOptions& o) {
   TORCH_CHECK(o.batch_size() >= 1, "SGMCMC-BIF: batch_size = ", o.batch_size(), " must be >= 1");
   TORCH_CHECK(o.sample_steps() >= 1, "SGMCMC-BIF: sample_steps = ", o.sample_steps(), " must be >= 1");
+  TORCH_CHECK(o.hessian_states() >= 0, "SGMCMC-BIF: hessian_states = ", o.hessian_states(),
+              " must be >= 0 (0 = all sample_steps states)");
   TORCH_CHECK(o.minibatch_size() >= -1, "SGMCMC-BIF: minibatch_size = ", o.minibatch_size(),
               " must be >= 0 (0 = full data) or -1 (the chain's batch size)");
   TORCH_CHECK(o.hvp_batch_size() >= 0, "SGMCMC-BIF: hvp_batch_size = ", o.hvp_batch_size(),
               " must be >= 0 (0 = full data)");
   TORCH_CHECK(o.lissa_c() >= 0, "SGMCMC-BIF: lissa_c = ", o.lissa_c(), " must be >= 0");
+  TORCH_CHECK(!(o.parallel() && o.likelihood_hessians()),
+              "SGMCMC-BIF: closed-form likelihood_hessians are not supported data-parallel; leave them empty "
+              "(autograd HVPs) or run one process");
+}
+
+// This rank's rows of `batch` and their factor (the batch itself and `scale` for one process).
+std::pair<data::Batch, double> local_share(const inference::DataParallel& parallel, const data::Batch& batch,
+                                           double scale) {
+  if (!parallel) return {batch, scale};
+  return parallel.local_batch(batch, scale);
+}
+
+// In place: the mean over the ranks (nothing for one process).
+torch::Tensor averaged(const inference::DataParallel& parallel, torch::Tensor t) {
+  if (!parallel) return t;
+  std::vector<torch::Tensor> v{t.contiguous()};
+  parallel.average(v);
+  return v[0];
 }
 
 // `size` rows of `data` drawn without replacement (all rows when size is 0 or >= n).
@@ -158,19 +178,22 @@ BifStep sgmcmc_bif_step(Model& model, SgmcmcChainState& state, torch::Tensor& sa
   TORCH_CHECK(current.size() > removed.size(), "SGMCMC-BIF: removing ", removed.size(), " of ",
               current.size(), " points leaves nothing");
   const int64_t n = current.size();
-  const int64_t J = options.sample_steps();
+  const int64_t steps = options.sample_steps();
+  const int64_t J = options.hessian_states() > 0 ? std::min(options.hessian_states(), steps) : steps;
   const double eta = state.step_size;
+  const auto& parallel = options.parallel();
   if (state.sghmc && !state.velocity.defined()) state.velocity = torch::zeros_like(state.theta);
 
-  // 1. samp_T sampler steps on the set that still contains S′, keeping every state.
+  // 1. samp_T sampler steps on the set that still contains S′, keeping the last J states.
   std::vector<torch::Tensor> states;
   states.reserve(static_cast<size_t>(J));
-  for (int64_t j = 0; j < J; ++j) {
+  for (int64_t j = 0; j < steps; ++j) {
     auto batch = random_batch(current, options.minibatch_size(), gen);
-    const double scale = static_cast<double>(n) / static_cast<double>(batch.size());
+    auto [local, factor] =
+        local_share(parallel, batch, static_cast<double>(n) / static_cast<double>(batch.size()));
     auto theta = state.theta.detach().clone().requires_grad_(true);
-    auto u = energy_sum(model, theta.unsqueeze(0), batch, scale);
-    auto grad = torch::autograd::grad({u}, {theta})[0].detach();
+    auto u = energy_sum(model, theta.unsqueeze(0), local, factor);
+    auto grad = averaged(parallel, torch::autograd::grad({u}, {theta})[0].detach());
     auto noise = torch::randn(state.theta.sizes(), gen, state.theta.options().device(torch::kCPU))
                      .to(state.theta.device());
     torch::NoGradGuard no_grad;
@@ -181,7 +204,7 @@ BifStep sgmcmc_bif_step(Model& model, SgmcmcChainState& state, torch::Tensor& sa
     } else {
       state.theta = state.theta - eta * grad + std::sqrt(2.0 * eta * state.temperature) * noise;
     }
-    states.push_back(state.theta.detach().clone());
+    if (j >= steps - J) states.push_back(state.theta.detach().clone());  // the last J states
   }
   auto thetas = torch::stack(states);  // [J, P]
 
@@ -191,8 +214,9 @@ BifStep sgmcmc_bif_step(Model& model, SgmcmcChainState& state, torch::Tensor& sa
   FlatParameters params({x});
   torch::Tensor gradient;
   {
-    auto h = -model.log_likelihood(thetas + x, removed).sum() / static_cast<double>(J);
-    gradient = params.gradient(h);
+    auto [local, factor] = local_share(parallel, removed, 1.0);
+    auto h = -factor * model.log_likelihood(thetas + x, local).sum() / static_cast<double>(J);
+    gradient = averaged(parallel, params.gradient(h));
   }
   const auto term_seed = static_cast<uint64_t>(
       torch::randint(0, std::numeric_limits<int32_t>::max(), {1}, gen, torch::TensorOptions().dtype(torch::kLong))
@@ -200,15 +224,18 @@ BifStep sgmcmc_bif_step(Model& model, SgmcmcChainState& state, torch::Tensor& sa
   auto term_gen = std::make_shared<torch::Generator>(at::make_generator<at::CPUGeneratorImpl>(term_seed));
   const auto full = current.batch();
   const int64_t hvp_batch = options.hvp_batch_size();
-  EnergyFn energy = [&model, thetas, x, full, current, hvp_batch, term_gen, n, J](int64_t term) {
-    if (term == kFullHessian || hvp_batch <= 0 || hvp_batch >= n) {
-      return energy_sum(model, thetas + x, full, 1.0) / static_cast<double>(J);
+  EnergyFn energy = [&model, &parallel, thetas, x, full, current, hvp_batch, term_gen, n, J](int64_t term) {
+    data::Batch b = full;
+    double scale = 1.0;
+    if (term != kFullHessian && hvp_batch > 0 && hvp_batch < n) {
+      b = random_batch(current, hvp_batch, *term_gen);
+      scale = static_cast<double>(n) / static_cast<double>(hvp_batch);
     }
-    auto b = random_batch(current, hvp_batch, *term_gen);
-    return energy_sum(model, thetas + x, b, static_cast<double>(n) / static_cast<double>(hvp_batch)) /
-           static_cast<double>(J);
+    auto [local, factor] = local_share(parallel, b, scale);
+    return energy_sum(model, thetas + x, local, factor) / static_cast<double>(J);
   };
   InverseHvpOptions solver = options.solver();
+  if (parallel) solver.average(parallel.average);
   if (options.lissa_c() > 0) solver.lissa().scale(options.lissa_c() / static_cast<double>(n));
   BifStep step;
   step.gradient = gradient;
@@ -224,6 +251,11 @@ BifStep sgmcmc_bif_step(Model& model, SgmcmcChainState& state, torch::Tensor& sa
   state.theta = state.theta + delta;
   if (samples.defined() && samples.numel() > 0) {
     samples = samples + delta.reshape({1, p}).to(samples.dtype());
+    if (options.refresh_samples()) {
+      // Oldest out, the chain's corrected state in: the bank keeps its size and order (newest last).
+      samples = torch::cat({samples.narrow(0, 1, samples.size(0) - 1),
+                            state.theta.reshape({1, p}).to(samples.dtype())});
+    }
   }
   return step;
 }

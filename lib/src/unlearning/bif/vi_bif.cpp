@@ -100,7 +100,22 @@ torch::Tensor ViEnergy::energy(const data::Batch& batch, int64_t n) const {
   TORCH_CHECK(n >= batch.size(), "VI-BIF: n = ", n, " is smaller than the batch (", batch.size(),
               ")");
   const double scale = static_cast<double>(n) / static_cast<double>(batch.size());
+  if (const auto& parallel = options_.parallel()) {
+    // This rank's share: its rows ×W·n/|b|; the mean over the ranks is the one-process energy.
+    auto [local, factor] = parallel.local_batch(batch, scale);
+    return kl() + factor * h(local).sum();
+  }
   return kl() + scale * h(batch).sum();
+}
+
+torch::Tensor ViEnergy::h_sum_gradient(const data::Batch& batch) const {
+  torch::AutoGradMode grad_mode(true);
+  const auto& parallel = options_.parallel();
+  if (!parallel) return gamma_.gradient(h(batch).sum()).detach();
+  auto [local, factor] = parallel.local_batch(batch, 1.0);
+  std::vector<torch::Tensor> g{gamma_.gradient(factor * h(local).sum()).detach()};
+  parallel.average(g);  // mean of W·(local sums) = the sum over every rank's rows
+  return g[0];
 }
 
 EnergyFn ViEnergy::energy_fn(const data::Dataset& data, uint64_t seed) const {
@@ -126,14 +141,23 @@ torch::Tensor ViEnergy::minimise(const data::Dataset& data, int64_t max_iter, do
                                                         .history_size(20)
                                                         .line_search_fn("strong_wolfe"));
   auto batch = data.batch();
+  const auto& parallel = options_.parallel();
+  const auto trained = posterior_->parameters();
   opt.step([&] {
     opt.zero_grad();
     auto f = energy(batch, data.size());
     f.backward();
-    return f;
+    // Data parallel: every rank steps with the averaged gradient and objective (the same bytes).
+    return parallel ? inference::detail::average_step(parallel, trained, f) : f.detach();
   });
   torch::NoGradGuard no_grad;
-  return energy(batch, data.size());
+  auto f = energy(batch, data.size());
+  if (parallel) {
+    std::vector<torch::Tensor> v{f.clone()};
+    parallel.average(v);
+    return v[0];
+  }
+  return f;
 }
 
 // ---- the step ----------------------------------------------------------------------------------
@@ -154,11 +178,9 @@ BifStep vi_bif_step(Model& model, GaussianPosteriorImpl& posterior, const data::
                      torch::TensorOptions(torch::kLong).device(gen.device())).item<int64_t>());
 
   BifStep step;
-  {
-    torch::AutoGradMode grad_mode(true);
-    step.gradient = energy.gamma().gradient(energy.h(removed).sum()).detach();
-  }
+  step.gradient = energy.h_sum_gradient(removed);
   InverseHvpOptions solver = options.solver();
+  if (const auto& parallel = options.energy().parallel()) solver.average(parallel.average);
   if (options.lissa_c() > 0) {
     solver.lissa().scale(options.lissa_c() / static_cast<double>(current.size()));
   }

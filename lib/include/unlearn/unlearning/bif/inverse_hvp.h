@@ -136,6 +136,11 @@ struct InverseHvpOptions {
   TORCH_ARG(CgOptions, cg) = {};
   /// δ for the dense solve.
   TORCH_ARG(double, dense_damping) = 0.0;
+  /// Data parallel (inference::DataParallel::average): each rank's energy is its share of the
+  /// data (the rank's rows ×W), so every HVP — and the dense Hessian — is replaced in place by
+  /// its mean over the ranks before the solver uses it. Every rank must run the same solve.
+  /// Empty: one process.
+  TORCH_ARG(std::function<void(std::vector<torch::Tensor>&)>, average) = nullptr;
 };
 
 /// Dispatches to the chosen solver. The dense solver assembles ∇²F with dense_hessian(energy,

@@ -8,8 +8,12 @@
 //   ∇h = (1/J) Σ_j Σ_{z∈S′} −∇ log p(z | θ_j)           (h summed over S′, no 1/n)
 //   H  = (1/J) Σ_j ∇²U_S(θ_j),  U_S = −log p(θ) − (n/|b|) Σ_{z∈b} log p(z | θ)   (full-data scaled)
 // solves Δ = H⁻¹ ∇h with the selected inverse-HVP solver, and applies θ ← θ + Δ to the chain state
-// AND to every sample in the bank. S′ is dropped (n updated) after the step. The forgetting steps'
-// own states are not offered to the bank: the bank stays the (corrected) training samples.
+// AND to every sample in the bank. S′ is dropped (n updated) after the step. By default the
+// forgetting steps' own states are not offered to the bank: the bank stays the (corrected)
+// training samples. With refresh_samples the corrected chain state of every batch replaces the
+// oldest sample, so that after m batches the bank's m newest samples are states of the chain that
+// kept running on the shrinking set — as the papers' reference code evaluates the chain itself
+// (each still receives the corrections of the later batches).
 //
 //   SgmcmcBifOptions opts;
 //   opts.batch_size(4).solver(InverseHvpOptions().kind(SolverKind::kDense)).seed(3);
@@ -44,6 +48,9 @@ struct SgmcmcBifOptions {
   TORCH_ARG(int64_t, batch_size) = 4;
   /// samp_T (>= 1): sampler steps per removal batch over which ∇h and H are averaged.
   TORCH_ARG(int64_t, sample_steps) = 5;
+  /// K: ∇h and H average over the last K of the samp_T states only (0 = all of them). Each HVP
+  /// costs K double-backward passes, so K < samp_T buys more sampler steps per batch cheaply.
+  TORCH_ARG(int64_t, hessian_states) = 0;
   /// Minibatch of those sampler steps; -1 = the chain's training batch size; 0 = full data.
   TORCH_ARG(int64_t, minibatch_size) = -1;
   /// Minibatch of each LiSSA term's Hessian estimate (a fresh one per term); 0 = full data.
@@ -56,6 +63,14 @@ struct SgmcmcBifOptions {
   TORCH_ARG(uint64_t, seed) = 0;
   /// Closed-form likelihood Hessians (see LikelihoodHessians); empty = autograd (double backward).
   TORCH_ARG(LikelihoodHessians, likelihood_hessians) = nullptr;
+  /// Data parallel (distributed::shard_for_training): `current` and the removal batches are the
+  /// *index* set's (ids; every rank the same, so the same minibatches and noise), mapped to this
+  /// rank's rows by `local_batch`; every gradient and HVP is averaged over the ranks, so each rank
+  /// computes the one-process step. Not with likelihood_hessians. Empty: one process.
+  TORCH_ARG(inference::DataParallel, parallel) = {};
+  /// After each batch, the corrected chain state replaces the oldest sample of `samples` (see the
+  /// file comment); false keeps the training samples.
+  TORCH_ARG(bool, refresh_samples) = false;
 };
 
 /// The chain a forgetting step acts on: state, SGHMC velocity, and the frozen sampler settings.

@@ -23,6 +23,7 @@
 #include <torch/torch.h>
 
 #include "unlearn/data/dataset.h"
+#include "unlearn/inference/data_parallel.h"
 #include "unlearn/model.h"
 #include "unlearn/posterior/gaussian.h"
 #include "unlearn/unlearning/bif/inverse_hvp.h"
@@ -43,6 +44,11 @@ struct ViEnergyOptions {
   TORCH_ARG(bool, moment_matched_noise) = false;
   /// Minibatch of each LiSSA term's Hessian estimate (a fresh one per term); 0 = full data.
   TORCH_ARG(int64_t, hvp_batch_size) = 0;
+  /// Data parallel (distributed::shard_for_training): the data sets and batches the energy sees
+  /// are then the *index* sets (every rank the same ids, so the same minibatches and noise);
+  /// `local_batch` maps each to this rank's rows and `average` makes every gradient and HVP the
+  /// one-process one. Empty: one process.
+  TORCH_ARG(inference::DataParallel, parallel) = {};
 };
 
 /// The VI energy F(γ, S) of a posterior module and a model (both borrowed, not owned).
@@ -64,8 +70,10 @@ class ViEnergy {
   /// B(γ) = KL(q ‖ prior): closed form for a Gaussian prior, otherwise −entropy − E_q log p(θ)
   /// on the common random numbers.
   torch::Tensor kl() const;
-  /// h(γ, z) = −E_q log p(z | θ) for every datum: [B].
+  /// h(γ, z) = −E_q log p(z | θ) for every datum: [B] (this process's rows; not data parallel).
   torch::Tensor h(const data::Batch& batch) const;
+  /// Σ_{z∈batch} ∇_γ h(γ, z), [P_γ]; data parallel: `batch` holds ids, summed over every rank.
+  torch::Tensor h_sum_gradient(const data::Batch& batch) const;
   /// KL + (n / |batch|) Σ_batch h: the full-data-scaled estimate of F on a set of n points.
   torch::Tensor energy(const data::Batch& batch, int64_t n) const;
   /// F on `data` as an EnergyFn: term kFullHessian uses all of data; each call with term >= 0
