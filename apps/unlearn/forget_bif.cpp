@@ -87,6 +87,12 @@ void add_bif_options(CLI::App& cmd, BifArgs& a) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))->group(g);
   cmd.add_option("--sample-steps", a.sample_steps, "SG-MCMC runs: chain steps per batch that H and ∇h average over (default 5)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))->group(g);
+  cmd.add_option("--hessian-states", a.hessian_states,
+                 "SG-MCMC runs: H and ∇h average over the last K of those states (default 0: all)")
+      ->check(CLI::NonNegativeNumber)->group(g);
+  cmd.add_flag("--refresh-bank", a.refresh_bank,
+               "SG-MCMC runs: after each batch the corrected chain state replaces the bank's oldest sample")
+      ->group(g);
   cmd.add_option("--damping", a.damping, "δ added to the Hessian (default 0)")->check(CLI::NonNegativeNumber)->group(g);
   cmd.add_option("--lissa-terms", a.lissa_terms, "LiSSA: terms T (default 32)")->check(CLI::Range(int64_t{1}, int64_t{1} << 30))->group(g);
   auto* c = cmd.add_option("--lissa-c", a.lissa_c, "LiSSA: scale s = c / n, n the data left (default 1)")
@@ -132,6 +138,8 @@ BifOutcome bif_forget_chain(Model& model, bif::SgmcmcChainState& chain, torch::T
                   .solver(solver_options(a))
                   .batch_size(batch)
                   .sample_steps(a.sample_steps)
+                  .hessian_states(a.hessian_states)
+                  .refresh_samples(a.refresh_bank)
                   .minibatch_size(chain_batch_size)
                   .hvp_batch_size(a.hvp_batch)
                   .lissa_c(a.lissa_c)
@@ -141,6 +149,8 @@ BifOutcome bif_forget_chain(Model& model, bif::SgmcmcChainState& chain, torch::T
   BifOutcome out;
   out.options = options_json(a, batch);
   out.options["sample_steps"] = a.sample_steps;
+  out.options["hessian_states"] = a.hessian_states;
+  out.options["refresh_bank"] = a.refresh_bank;
   out.certificate = run_batches(current, ids, batch, [&](const data::Dataset& cur, const data::Batch& removed) {
     return bif::sgmcmc_bif_step(model, chain, samples, cur, removed, opts, gen);
   }, output);

@@ -22,7 +22,9 @@ struct BifArgs {
   std::string solver = "cg";
   int64_t removal_batch = 0;    ///< ids per Newton step; 0: the whole request in one step
   int64_t mc_samples = 64;      ///< VI: Monte Carlo samples of the energy (common random numbers)
-  int64_t sample_steps = 5;     ///< SG-MCMC: sampler steps per batch that H and ∇h average over
+  int64_t sample_steps = 5;     ///< SG-MCMC: sampler steps per batch
+  int64_t hessian_states = 0;   ///< SG-MCMC: H and ∇h average over the last K of them (0: all)
+  bool refresh_bank = false;    ///< SG-MCMC: each batch's corrected chain state replaces the oldest sample
   int64_t hvp_batch = 0;        ///< LiSSA: rows per Hessian term (0: all)
   int64_t lissa_terms = 32;
   double lissa_c = 1.0;         ///< LiSSA scale s = c / n (the papers'); 0: use lissa_scale

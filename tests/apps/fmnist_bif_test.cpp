@@ -77,6 +77,38 @@ TEST(CliExperiment, FmnistBifTinyConfigWritesResults) {
   fs::remove_all(out);
 }
 
+// "count": [k1, k2]: one origin per method, then per removal a retrain and a forgetting run from
+// it; the rows carry each removal's size. A count above the class's size is a config error
+// (exit 2) raised before anything is written.
+TEST(CliExperiment, FmnistBifSweepsRemovalSizes) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  auto base = fs::temp_directory_path() / ("unlearn_fmnist_sweep_" + std::to_string(::getpid()));
+  fs::remove_all(base);
+  fs::create_directories(base);
+  auto config = nlohmann::json::parse(cli_test::slurp(std::string(UNLEARN_SOURCE_DIR) + "/configs/fmnist_bif_tiny.json"));
+  config["erase"]["count"] = {64, 128};
+  config["bif"]["methods"] = {"vi", "sgld"};
+  std::ofstream(base / "sweep.json") << config.dump();
+  auto [rc, text] = cli_test::run("experiment " + (base / "sweep.json").string() + " --out " + (base / "out").string() +
+                                  " --quiet");
+  ASSERT_EQ(rc, 0) << text;
+  auto rows = read_csv(base / "out" / "results.csv");
+  ASSERT_EQ(rows.size(), 1u + 2 * 2 * 3);
+  for (size_t i = 1; i < rows.size(); ++i) EXPECT_EQ(rows[i][1], ((i - 1) / 3) % 2 == 0 ? "64" : "128") << i;
+  // The origin is the same model for both removals; its error on S_f is measured on each S_f.
+  EXPECT_EQ(rows[1][0], "vi/origin");
+  EXPECT_EQ(rows[4][0], "vi/origin");
+
+  config["erase"]["count"] = {64, 100000};
+  std::ofstream(base / "bad.json") << config.dump();
+  auto [rc2, text2] = cli_test::run("experiment " + (base / "bad.json").string() + " --out " + (base / "bad").string());
+  EXPECT_EQ(rc2, 2) << text2;
+  EXPECT_NE(text2.find("erase.count = 100000"), std::string::npos) << text2;
+  EXPECT_FALSE(fs::exists(base / "bad"));
+  fs::remove_all(base);
+}
+
 // Data parallel: `launch -n 2 -- experiment` trains and forgets on two shards (rank 0 writes) and
 // reproduces the one-process table. float32, so W = 2 and W = 1 differ by summation order
 // (~1e-7 relative per step); over 200 steps and the BIF requests that moved no error rate or MIA

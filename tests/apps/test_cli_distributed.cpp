@@ -96,7 +96,9 @@ TEST_F(CliDistributed, TwoRanksTrainAndForgetLikeOneProcess) {
   EXPECT_EQ(read_audit(two).size(), 5u);  // rank 0 alone appended
   // BIF on the SGLD chain: sampler steps, minibatch LiSSA terms and the corrected bank.
   one = dir_ / "sgld_w1", two = dir_ / "sgld_w2";
-  const std::string request = "--ids 3,17,42,8 --method bif --solver lissa --lissa-c 0.1 --hvp-batch 16 --removal-batch 2";
+  const std::string request =
+      "--ids 3,17,42,8 --method bif --solver lissa --lissa-c 0.1 --hvp-batch 16 --removal-batch 2 --sample-steps 4 "
+      "--hessian-states 2 --refresh-bank";
   auto r = run("forget " + one.string() + " " + request + " --quiet");
   ASSERT_EQ(r.rc, 0) << r.out;
   r = run("launch -n 2 -- forget " + two.string() + " " + request);

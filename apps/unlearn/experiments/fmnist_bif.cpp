@@ -50,7 +50,9 @@ struct FmnistBifConfig {
   nlohmann::json model = {{"kind", "bnn_lenet"}};
   // erase
   int64_t erase_class = 0;
-  int64_t erase_count = 0;  ///< 0: every point of the class
+  /// One removal per entry: k random points of the class (nested: the first k of one permutation),
+  /// 0 = every point. The origin is trained once; each removal has its own retrain and forgetting.
+  std::vector<int64_t> erase_counts{0};
   int64_t request_size = 64;
   // train
   int64_t steps = 10000;
@@ -99,7 +101,13 @@ FmnistBifConfig parse_config(const nlohmann::json& json) {
   {
     auto e = r.object("erase");
     c.erase_class = e.get<int64_t>("class", c.erase_class, Range::closed(0, 9));
-    c.erase_count = e.get<int64_t>("count", c.erase_count, Range::non_negative());
+    // "count": 6000 or "count": [1000, 2000, 3000, 4000, 5000, 0]
+    if (e.raw("count").is_array()) {
+      c.erase_counts = e.get_vector<int64_t>("count", c.erase_counts, Range::non_negative());
+      if (c.erase_counts.empty()) throw io::ConfigError(e.field("count") + " = []: give at least one count");
+    } else {
+      c.erase_counts = {e.get<int64_t>("count", 0, Range::non_negative())};
+    }
     c.request_size = e.get<int64_t>("request_size", c.request_size, Range::at_least(1));
   }
   {
@@ -217,32 +225,56 @@ void run_fmnist_bif_experiment(const nlohmann::json& config, const ExperimentCon
   test = test.to(topts.device(), topts.dtype().toScalarType());
 
   auto class_ids = train.ids().index({train.y() == c.erase_class});
-  auto erased = class_ids.index_select(0, torch::randperm(class_ids.size(0), gen, long_opts));
-  if (c.erase_count > 0) {
-    TORCH_CHECK(c.erase_count <= erased.size(0), "fmnist_bif: erase.count = ", c.erase_count, " but class ",
-                c.erase_class, " has ", erased.size(0), " training points");
-    erased = erased.narrow(0, 0, c.erase_count);
+  TORCH_CHECK(class_ids.size(0) >= 1, "fmnist_bif: class ", c.erase_class, " has no training points to remove");
+  for (auto k : c.erase_counts) {
+    if (k > class_ids.size(0))
+      throw io::ConfigError(fmt::format("erase.count = {}: class {} has only {} training points", k, c.erase_class,
+                                        class_ids.size(0)));
   }
-  TORCH_CHECK(erased.size(0) >= 1, "fmnist_bif: class ", c.erase_class, " has no training points to remove");
-  const auto remaining = train.erase(erased);
-  EvalSets sets{train.subset(erased), remaining, test};
-  if (c.eval_remaining > 0 && c.eval_remaining < remaining.size())
-    sets.remain = remaining.subset(random_ids(remaining, c.eval_remaining));
-  const int64_t removed = erased.size(0);
-  const int64_t requests = (removed + c.request_size - 1) / c.request_size;
+  const auto permuted = class_ids.index_select(0, torch::randperm(class_ids.size(0), gen, long_opts));
+  std::vector<int64_t> removed_sizes;
+  for (auto k : c.erase_counts) removed_sizes.push_back(k == 0 ? permuted.size(0) : k);
   // Data parallel (--world-size W): every rank loaded every row; each trains and forgets on its
   // shard (ids mod W) over the index sets, so every rank holds the one-process posterior. Rank 0
   // evaluates, prints and writes.
   const auto& cluster = ctx.cluster;
   const bool root = cluster->is_root();
   const auto sharded_train = distributed::shard_for_training(cluster, train);
-  const auto sharded_remaining = distributed::shard_for_training(cluster, remaining);
+
+  // One removal: the erased ids, what remains, its shards and the sets it is judged on. Built when
+  // needed (a removal of 60 000 images holds a copy of them), identically for every method.
+  struct Removal {
+    int64_t removed = 0, requests = 0;
+    torch::Tensor erased;
+    data::Dataset remaining;
+    distributed::ShardedData sharded;
+    EvalSets sets;
+  };
+  auto make_removal = [&](int64_t count) {
+    Removal r;
+    r.erased = count == 0 ? permuted : permuted.narrow(0, 0, count);
+    r.removed = r.erased.size(0);
+    r.requests = (r.removed + c.request_size - 1) / c.request_size;
+    r.remaining = train.erase(r.erased);
+    r.sets = EvalSets{train.subset(r.erased), r.remaining, test};
+    if (c.eval_remaining > 0 && c.eval_remaining < r.remaining.size()) {
+      auto g = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(c.seed) + 1000 + r.removed);
+      auto pick = torch::randperm(r.remaining.size(), g, long_opts).narrow(0, 0, c.eval_remaining);
+      r.sets.remain = r.remaining.subset(r.remaining.ids().index_select(0, pick));
+    }
+    r.sharded = distributed::shard_for_training(cluster, r.remaining);
+    return r;
+  };
   if (root) fs::create_directories(ctx.out_dir);  // only once the config and data are good
-  log(fmt::format("fmnist_bif: {} ({} parameters); {} training points, {} test; removing {} of class {} in {} "
-                  "requests of {}{}\n",
-                  model->architecture(), model->num_params(), train.size(), test.size(), removed, c.erase_class,
-                  requests, c.request_size,
-                  cluster->world_size() > 1 ? fmt::format("; {} data-parallel ranks", cluster->world_size()) : ""));
+  {
+    std::string counts;
+    for (auto k : removed_sizes) counts += (counts.empty() ? "" : ", ") + std::to_string(k);
+    log(fmt::format("fmnist_bif: {} ({} parameters); {} training points, {} test; removing {} of the {} of class {} "
+                    "in requests of {}{}\n",
+                    model->architecture(), model->num_params(), train.size(), test.size(), counts, permuted.size(0),
+                    c.erase_class, c.request_size,
+                    cluster->world_size() > 1 ? fmt::format("; {} data-parallel ranks", cluster->world_size()) : ""));
+  }
   const auto init = model->init_theta();
   auto has = [&](const std::string& m) { return std::find(c.methods.begin(), c.methods.end(), m) != c.methods.end(); };
   auto solver_options = [&] {
@@ -254,17 +286,17 @@ void run_fmnist_bif_experiment(const nlohmann::json& config, const ExperimentCon
 
   std::vector<Row> rows;
   nlohmann::json timings = nlohmann::json::object();
-  auto add_rows = [&](const std::string& method, const Predictive& origin, const Predictive& processed,
-                      const Predictive& target, double forget_s, double retrain_s) {
+  auto add_rows = [&](const std::string& method, const Removal& removal, const Predictive& origin,
+                      const Predictive& processed, const Predictive& target, double forget_s, double retrain_s) {
     for (auto [stage, p] : {std::pair<const char*, const Predictive*>{"origin", &origin}, {"processed", &processed},
                             {"target", &target}}) {
-      auto row = judge(method, stage, removed, *p, &target, sets);
+      auto row = judge(method, stage, removal.removed, *p, &target, removal.sets);
       row.forget_seconds = std::string(stage) == "processed" ? forget_s : 0.0;
       row.retrain_seconds = retrain_s;
       rows.push_back(row);
-      log(fmt::format("  {:<5} {:<9} err S_f {:6.2f}%  S_r {:6.2f}%  test {:6.2f}%  MIA(S_f non-member) {:6.2f}%  "
-                      "L1 to target {:.4f}\n",
-                      method, stage, 100 * row.err_forget, 100 * row.err_remain, 100 * row.err_test, 100 * row.mia,
+      log(fmt::format("  {:<5} {:>5} {:<9} err S_f {:6.2f}%  S_r {:6.2f}%  test {:6.2f}%  MIA(S_f non-member) "
+                      "{:6.2f}%  L1 to target {:.4f}\n",
+                      method, removal.removed, stage, 100 * row.err_forget, 100 * row.err_remain, 100 * row.err_test, 100 * row.mia,
                       row.l1));
     }
   };
@@ -277,6 +309,21 @@ void run_fmnist_bif_experiment(const nlohmann::json& config, const ExperimentCon
     log(fmt::format("  {}: the BIF step of request {} is not finite (LiSSA diverged: lower bif.lissa_c.{} or use "
                     "bif.solver = \"cg\")\n",
                     method, request, method));
+  };
+  // timings[method]: training once, then per removal; the flat retrain/forget fields are the last
+  // removal's (the only one in a single-count config).
+  auto record_timing = [&](const std::string& method, double train_s, const Removal& r, double retrain_s,
+                           double forget_s) {
+    auto& t = timings[method];
+    t["train_seconds"] = train_s;
+    t["train_ms_per_step"] = 1e3 * train_s / c.steps;
+    nlohmann::json one{{"removed", r.removed},
+                       {"retrain_seconds", retrain_s},
+                       {"forget_seconds", forget_s},
+                       {"forget_seconds_per_request", forget_s / r.requests},
+                       {"forget_over_retrain", forget_s / retrain_s}};
+    t.update(one);
+    t["per_removal"].push_back(one);
   };
   auto step_log = [&](const std::string& what) {
     return inference::TrainingCallbacks().every(std::max<int64_t>(1, c.steps / 5)).on_step([&, what](int64_t s, double obj) {
@@ -323,41 +370,42 @@ void run_fmnist_bif_experiment(const nlohmann::json& config, const ExperimentCon
     auto t0 = Clock::now();
     auto origin = fit(sharded_train, static_cast<uint64_t>(c.seed) + 11, "vi origin");
     const double train_s = seconds_since(t0);
-    t0 = Clock::now();
-    auto target = fit(sharded_remaining, static_cast<uint64_t>(c.seed) + 12, "vi target");
-    const double retrain_s = seconds_since(t0);
+    for (auto count : c.erase_counts) {
+      const auto r = make_removal(count);
+      t0 = Clock::now();
+      auto target = fit(r.sharded, static_cast<uint64_t>(c.seed) + 12, "vi target");
+      const double retrain_s = seconds_since(t0);
 
-    auto q = origin->copy();
-    auto opts = bif::ViBifOptions()
-                    .energy(bif::ViEnergyOptions()
-                                .mc_samples(c.vi_energy_samples)
-                                .hvp_batch_size(c.hvp_batch_size)
-                                .parallel(sharded_train.parallel))
-                    .solver(solver_options())
-                    .batch_size(c.request_size)
-                    .lissa_c(c.solver == "lissa" ? c.lissa_c.at("vi") : 0.0);
-    auto bif_gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(c.seed) + 13);
-    data::Dataset current = sharded_train.index;  // W = 1: the training set itself
-    t0 = Clock::now();
-    for (int64_t start = 0; start < removed; start += c.request_size) {
-      auto ids = erased.narrow(0, start, std::min(c.request_size, removed - start));
-      auto step = bif::vi_bif_step(*model, *q, current, current.subset(ids).batch(), opts, bif_gen);
-      note_divergence("vi", start / c.request_size, step);
-      current = current.erase(ids);
-    }
-    const double forget_s = seconds_since(t0);
-    timings["vi"] = {{"train_seconds", train_s}, {"retrain_seconds", retrain_s}, {"forget_seconds", forget_s},
-                     {"train_ms_per_step", 1e3 * train_s / c.steps},
-                     {"forget_seconds_per_request", forget_s / requests}};
-    if (root) {  // rank 0 evaluates
-      auto eval_gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(c.seed) + 14);
-      auto samples = [&](const GaussianPosteriorImpl& post) {
-        torch::NoGradGuard g;
-        return post.rsample(c.eval_samples, eval_gen);
-      };
-      auto pt = predict(*model, samples(*target), sets, c.eval_chunk);
-      add_rows("vi", predict(*model, samples(*origin), sets, c.eval_chunk), predict(*model, samples(*q), sets, c.eval_chunk),
-               pt, forget_s, retrain_s);
+      auto q = origin->copy();
+      auto opts = bif::ViBifOptions()
+                      .energy(bif::ViEnergyOptions()
+                                  .mc_samples(c.vi_energy_samples)
+                                  .hvp_batch_size(c.hvp_batch_size)
+                                  .parallel(sharded_train.parallel))
+                      .solver(solver_options())
+                      .batch_size(c.request_size)
+                      .lissa_c(c.solver == "lissa" ? c.lissa_c.at("vi") : 0.0);
+      auto bif_gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(c.seed) + 13);
+      data::Dataset current = sharded_train.index;  // W = 1: the training set itself
+      t0 = Clock::now();
+      for (int64_t start = 0; start < r.removed; start += c.request_size) {
+        auto ids = r.erased.narrow(0, start, std::min(c.request_size, r.removed - start));
+        auto step = bif::vi_bif_step(*model, *q, current, current.subset(ids).batch(), opts, bif_gen);
+        note_divergence("vi", start / c.request_size, step);
+        current = current.erase(ids);
+      }
+      const double forget_s = seconds_since(t0);
+      record_timing("vi", train_s, r, retrain_s, forget_s);
+      if (root) {  // rank 0 evaluates
+        auto eval_gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(c.seed) + 14);
+        auto samples = [&](const GaussianPosteriorImpl& post) {
+          torch::NoGradGuard g;
+          return post.rsample(c.eval_samples, eval_gen);
+        };
+        auto pt = predict(*model, samples(*target), r.sets, c.eval_chunk);
+        add_rows("vi", r, predict(*model, samples(*origin), r.sets, c.eval_chunk),
+                 predict(*model, samples(*q), r.sets, c.eval_chunk), pt, forget_s, retrain_s);
+      }
     }
   }
 
@@ -374,47 +422,49 @@ void run_fmnist_bif_experiment(const nlohmann::json& config, const ExperimentCon
     origin.set_data_parallel(sharded_train.parallel);
     origin.train(step_log(method + " origin"));
     const double train_s = seconds_since(t0);
-    t0 = Clock::now();
-    inference::SGMCMCTrainer target(model, sharded_remaining.index, inference::SGMCMCOptions(opts).seed(opts.seed() + 1),
-                                    init);
-    target.set_data_parallel(sharded_remaining.parallel);
-    target.train(step_log(method + " target"));
-    const double retrain_s = seconds_since(t0);
-    TORCH_CHECK(!origin.bank().empty() && !target.bank().empty(), "fmnist_bif: the sample bank is empty (burn_in ",
-                c.burn_in, " >= steps ", c.steps, ")");
-
-    auto state = bif::chain_state_of(origin);
-    auto samples = origin.bank().samples().clone();
-    auto bopts = bif::SgmcmcBifOptions()
-                     .solver(solver_options())
-                     .batch_size(c.request_size)
-                     .sample_steps(c.sample_steps)
-                     .hessian_states(c.hessian_states)
-                     .refresh_samples(c.refresh_bank)
-                     .parallel(sharded_train.parallel)
-                     .minibatch_size(c.batch_size)
-                     .hvp_batch_size(c.hvp_batch_size)
-                     .lissa_c(c.solver == "lissa" ? c.lissa_c.at(method) : 0.0);
-    auto bif_gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(c.seed) + 41);
-    data::Dataset current = sharded_train.index;  // W = 1: the training set itself
-    t0 = Clock::now();
-    for (int64_t start = 0; start < removed; start += c.request_size) {
-      auto ids = erased.narrow(0, start, std::min(c.request_size, removed - start));
-      auto step = bif::sgmcmc_bif_step(*model, state, samples, current, current.subset(ids).batch(), bopts, bif_gen);
-      note_divergence(method, start / c.request_size, step);
-      current = current.erase(ids);
-    }
-    const double forget_s = seconds_since(t0);
-    timings[method] = {{"train_seconds", train_s}, {"retrain_seconds", retrain_s}, {"forget_seconds", forget_s},
-                       {"train_ms_per_step", 1e3 * train_s / c.steps},
-                       {"forget_seconds_per_request", forget_s / requests}};
-    if (!root) continue;
+    TORCH_CHECK(!origin.bank().empty(), "fmnist_bif: the sample bank is empty (burn_in ", c.burn_in, " >= steps ",
+                c.steps, ")");
     // The predictive of a chain: the last eval_samples samples of its bank.
-    auto last = [&](const torch::Tensor& s) { return s.narrow(0, std::max<int64_t>(0, s.size(0) - c.eval_samples),
-                                                             std::min(c.eval_samples, s.size(0))); };
-    auto pt = predict(*model, last(target.bank().samples()), sets, c.eval_chunk);
-    add_rows(method, predict(*model, last(origin.bank().samples()), sets, c.eval_chunk),
-             predict(*model, last(samples), sets, c.eval_chunk), pt, forget_s, retrain_s);
+    auto last = [&](const torch::Tensor& s) {
+      return s.narrow(0, std::max<int64_t>(0, s.size(0) - c.eval_samples), std::min(c.eval_samples, s.size(0)));
+    };
+    for (auto count : c.erase_counts) {
+      const auto r = make_removal(count);
+      t0 = Clock::now();
+      inference::SGMCMCTrainer target(model, r.sharded.index, inference::SGMCMCOptions(opts).seed(opts.seed() + 1),
+                                      init);
+      target.set_data_parallel(r.sharded.parallel);
+      target.train(step_log(method + " target"));
+      const double retrain_s = seconds_since(t0);
+
+      auto state = bif::chain_state_of(origin);  // a copy: every removal starts from the trained chain
+      auto samples = origin.bank().samples().clone();
+      auto bopts = bif::SgmcmcBifOptions()
+                       .solver(solver_options())
+                       .batch_size(c.request_size)
+                       .sample_steps(c.sample_steps)
+                       .hessian_states(c.hessian_states)
+                       .refresh_samples(c.refresh_bank)
+                       .parallel(sharded_train.parallel)
+                       .minibatch_size(c.batch_size)
+                       .hvp_batch_size(c.hvp_batch_size)
+                       .lissa_c(c.solver == "lissa" ? c.lissa_c.at(method) : 0.0);
+      auto bif_gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(c.seed) + 41);
+      data::Dataset current = sharded_train.index;  // W = 1: the training set itself
+      t0 = Clock::now();
+      for (int64_t start = 0; start < r.removed; start += c.request_size) {
+        auto ids = r.erased.narrow(0, start, std::min(c.request_size, r.removed - start));
+        auto step = bif::sgmcmc_bif_step(*model, state, samples, current, current.subset(ids).batch(), bopts, bif_gen);
+        note_divergence(method, start / c.request_size, step);
+        current = current.erase(ids);
+      }
+      const double forget_s = seconds_since(t0);
+      record_timing(method, train_s, r, retrain_s, forget_s);
+      if (!root) continue;
+      auto pt = predict(*model, last(target.bank().samples()), r.sets, c.eval_chunk);
+      add_rows(method, r, predict(*model, last(origin.bank().samples()), r.sets, c.eval_chunk),
+               predict(*model, last(samples), r.sets, c.eval_chunk), pt, forget_s, retrain_s);
+    }
   }
 
   // ---- outputs ------------------------------------------------------------------------------------
@@ -449,9 +499,9 @@ void run_fmnist_bif_experiment(const nlohmann::json& config, const ExperimentCon
                      {"train_size", train.size()},
                      {"world_size", cluster->world_size()},
                      {"test_size", test.size()},
-                     {"eval_remaining", sets.remain.size()},
-                     {"removed", removed},
-                     {"requests", requests},
+                     {"eval_remaining", c.eval_remaining},
+                     {"removed", removed_sizes},
+                     {"class_size", permuted.size(0)},
                      {"pred_l1_to_retrain_on", "S_f, the evaluated S_r and test together"},
                      {"timings", timings},
                      {"diverged_at_request", diverged},
