@@ -69,9 +69,10 @@ struct FmnistBifConfig {
   // BIF
   std::vector<std::string> methods{"vi", "sgld", "sghmc"};
   std::string solver = "lissa";
-  int64_t lissa_terms = 64;
+  /// Per method (a number in the config sets all three): LiSSA's T and each term's minibatch.
+  std::map<std::string, int64_t> lissa_terms{{"vi", 64}, {"sgld", 64}, {"sghmc", 64}};
   std::map<std::string, double> lissa_c{{"vi", 0.1}, {"sgld", 0.005}, {"sghmc", 0.05}};
-  int64_t hvp_batch_size = 128;
+  std::map<std::string, int64_t> hvp_batch_size{{"vi", 128}, {"sgld", 128}, {"sghmc", 128}};
   int64_t sample_steps = 5;
   int64_t hessian_states = 0;  ///< 0: all sample_steps states
   bool refresh_bank = true;    ///< the processed chain's predictive includes its forgetting-phase states
@@ -83,6 +84,19 @@ struct FmnistBifConfig {
   int64_t eval_samples = 20;  ///< VI: posterior samples per predictive; SG-MCMC: the last ones of the bank
   int64_t eval_chunk = 256;
 };
+
+// `key`: one number for every method, or {"vi": .., "sgld": .., "sghmc": ..} (absent ones keep
+// their defaults).
+void read_per_method(const io::JsonObjectReader& r, const std::string& key, std::map<std::string, int64_t>& values,
+                     const Range& range) {
+  if (r.raw(key).is_object()) {
+    auto o = r.object(key);
+    for (auto& [m, v] : values) v = o.get<int64_t>(m, v, range);
+  } else if (r.has(key)) {
+    const auto all = r.get<int64_t>(key, 0, range);
+    for (auto& [m, v] : values) v = all;
+  }
+}
 
 FmnistBifConfig parse_config(const nlohmann::json& json) {
   FmnistBifConfig c;
@@ -129,10 +143,10 @@ FmnistBifConfig parse_config(const nlohmann::json& json) {
     auto b = r.object("bif");
     c.methods = study::read_methods(b, c.methods);
     c.solver = b.get_enum("solver", c.solver, {"lissa", "cg"});
-    c.lissa_terms = b.get<int64_t>("lissa_terms", c.lissa_terms, Range::at_least(1));
+    read_per_method(b, "lissa_terms", c.lissa_terms, Range::at_least(1));
     auto lc = b.object("lissa_c");
     for (auto& [m, v] : c.lissa_c) v = lc.get<double>(m, v, Range::positive());
-    c.hvp_batch_size = b.get<int64_t>("hvp_batch_size", c.hvp_batch_size, Range::non_negative());
+    read_per_method(b, "hvp_batch_size", c.hvp_batch_size, Range::non_negative());
     c.sample_steps = b.get<int64_t>("sample_steps", c.sample_steps, Range::at_least(1));
     c.hessian_states = b.get<int64_t>("hessian_states", c.hessian_states, Range::non_negative());
     c.refresh_bank = b.get<bool>("refresh_bank", c.refresh_bank);
@@ -277,10 +291,10 @@ void run_fmnist_bif_experiment(const nlohmann::json& config, const ExperimentCon
   }
   const auto init = model->init_theta();
   auto has = [&](const std::string& m) { return std::find(c.methods.begin(), c.methods.end(), m) != c.methods.end(); };
-  auto solver_options = [&] {
+  auto solver_options = [&](const std::string& method) {
     return bif::InverseHvpOptions()
         .kind(bif::solver_kind_from_string(c.solver))
-        .lissa(bif::LissaOptions().terms(c.lissa_terms).damping(c.damping).compute_residual(false))
+        .lissa(bif::LissaOptions().terms(c.lissa_terms.at(method)).damping(c.damping).compute_residual(false))
         .cg(bif::CgOptions().tol(c.cg_tol).max_iter(c.cg_max_iter).damping(c.damping));
   };
 
@@ -380,9 +394,9 @@ void run_fmnist_bif_experiment(const nlohmann::json& config, const ExperimentCon
       auto opts = bif::ViBifOptions()
                       .energy(bif::ViEnergyOptions()
                                   .mc_samples(c.vi_energy_samples)
-                                  .hvp_batch_size(c.hvp_batch_size)
+                                  .hvp_batch_size(c.hvp_batch_size.at("vi"))
                                   .parallel(sharded_train.parallel))
-                      .solver(solver_options())
+                      .solver(solver_options("vi"))
                       .batch_size(c.request_size)
                       .lissa_c(c.solver == "lissa" ? c.lissa_c.at("vi") : 0.0);
       auto bif_gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(c.seed) + 13);
@@ -440,14 +454,14 @@ void run_fmnist_bif_experiment(const nlohmann::json& config, const ExperimentCon
       auto state = bif::chain_state_of(origin);  // a copy: every removal starts from the trained chain
       auto samples = origin.bank().samples().clone();
       auto bopts = bif::SgmcmcBifOptions()
-                       .solver(solver_options())
+                       .solver(solver_options(method))
                        .batch_size(c.request_size)
                        .sample_steps(c.sample_steps)
                        .hessian_states(c.hessian_states)
                        .refresh_samples(c.refresh_bank)
                        .parallel(sharded_train.parallel)
                        .minibatch_size(c.batch_size)
-                       .hvp_batch_size(c.hvp_batch_size)
+                       .hvp_batch_size(c.hvp_batch_size.at(method))
                        .lissa_c(c.solver == "lissa" ? c.lissa_c.at(method) : 0.0);
       auto bif_gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(c.seed) + 41);
       data::Dataset current = sharded_train.index;  // W = 1: the training set itself
