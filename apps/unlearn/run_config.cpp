@@ -146,6 +146,12 @@ RunConfig load_run_config(const nlohmann::json& json, const std::filesystem::pat
   c.vi.lr(t.get<double>("lr", 1e-2, Range::positive()));
   c.vi.batch_size(t.get<int64_t>("batch_size", 0, Range::non_negative()));
   c.vi.analytic_kl(t.get<bool>("analytic_kl", false));
+  c.vi.local_reparameterisation(t.get<bool>("local_reparameterisation", false));
+  if (c.vi.local_reparameterisation() &&
+      (!c.model->has_local_reparameterisation() || c.family != "mean_field" || !c.vi.analytic_kl()))
+    throw io::ConfigError(t.field("local_reparameterisation") +
+                          " = true needs a model that has it (bnn_mlp, bnn_lenet; this run's is " +
+                          c.model->architecture() + "), posterior.family = \"mean_field\" and analytic_kl = true");
   c.checkpoint_every = t.get<int64_t>("checkpoint_every", 500, Range::non_negative());
   root.finish();
   return c;

@@ -97,6 +97,17 @@ torch::Tensor categorical_log_likelihood(const torch::Tensor& logits, const torc
   return logits.gather(2, idx).squeeze(2) - torch::logsumexp(logits, 2);
 }
 
+torch::Tensor sample_preactivation(const torch::Tensor& mean, const torch::Tensor& variance, int64_t samples,
+                                   bool has_sample_dim, torch::Generator& gen) {
+  std::vector<int64_t> shape(mean.sizes().begin(), mean.sizes().end());
+  if (!has_sample_dim) shape.insert(shape.begin(), samples);
+  auto eps = torch::randn(shape, gen, mean.options().device(gen.device()).requires_grad(false)).to(mean.device());
+  // variance > 0 always (every weight and bias has a positive variance and the inputs are not all
+  // zero only when it matters); the clamp keeps √'s gradient finite on an all-zero input patch.
+  auto sd = variance.clamp_min(1e-30).sqrt();
+  return has_sample_dim ? mean + sd * eps : mean.unsqueeze(0) + sd.unsqueeze(0) * eps;
+}
+
 torch::Tensor activate(const torch::Tensor& x, const std::string& activation) {
   return activation == "tanh" ? torch::tanh(x) : torch::relu(x);
 }
@@ -124,6 +135,18 @@ torch::Tensor BnnBaseImpl::log_likelihood(const torch::Tensor& theta, const data
   TORCH_CHECK(batch.y.dim() == 1 && batch.y.size(0) == batch.x.size(0), who_, ": y must be [B] with B = ",
               batch.x.size(0), ", got ", batch.y.sizes());
   return functional::categorical_log_likelihood(logits(theta, batch.x), batch.y);
+}
+
+torch::Tensor BnnBaseImpl::local_reparameterised_log_likelihood(const torch::Tensor& loc, const torch::Tensor& variance,
+                                                                const data::Batch& batch, int64_t samples,
+                                                                torch::Generator& gen) {
+  TORCH_CHECK(loc.dim() == 1 && loc.size(0) == num_params() && variance.sizes() == loc.sizes(), who_,
+              ": local reparameterisation needs loc and variance of shape [", num_params(), "], got ", loc.sizes(),
+              " and ", variance.sizes());
+  TORCH_CHECK(samples >= 1, who_, ": samples = ", samples, " must be >= 1");
+  TORCH_CHECK(batch.y.dim() == 1 && batch.y.size(0) == batch.x.size(0), who_, ": y must be [B] with B = ",
+              batch.x.size(0), ", got ", batch.y.sizes());
+  return functional::categorical_log_likelihood(local_logits(loc, variance, batch.x, samples, gen), batch.y);
 }
 
 torch::Tensor BnnBaseImpl::predict_log_proba(const torch::Tensor& theta, const torch::Tensor& x) {

@@ -67,6 +67,12 @@ class ParamLayout {
 
 namespace functional {
 
+/// A pre-activation drawn by the local reparameterisation trick: mean + √variance · ε, with ε
+/// standard normal of shape [S, ...mean's shape] drawn on the CPU generator (then moved, so that a
+/// CUDA run draws the numbers a CPU run draws). mean/variance may already carry the S dimension.
+torch::Tensor sample_preactivation(const torch::Tensor& mean, const torch::Tensor& variance, int64_t samples,
+                                   bool has_sample_dim, torch::Generator& gen);
+
 /// log N(θ_s | 0, σ² I) per row: θ [S, P] -> [S].
 torch::Tensor isotropic_gaussian_log_prior(const torch::Tensor& theta, double prior_std);
 
@@ -99,6 +105,14 @@ class BnnBaseImpl : public Model {
 
   /// The network's outputs: θ [S, P], x [B, ...] -> logits [S, B, C].
   virtual torch::Tensor logits(const torch::Tensor& theta, const torch::Tensor& x) = 0;
+
+  bool has_local_reparameterisation() const override { return true; }
+  torch::Tensor local_reparameterised_log_likelihood(const torch::Tensor& loc, const torch::Tensor& variance,
+                                                     const data::Batch& batch, int64_t samples,
+                                                     torch::Generator& gen) override;
+  /// Logits [S, B, C] with every pre-activation drawn by the local reparameterisation trick.
+  virtual torch::Tensor local_logits(const torch::Tensor& loc, const torch::Tensor& variance, const torch::Tensor& x,
+                                     int64_t samples, torch::Generator& gen) = 0;
 
  protected:
   /// Checks θ's shape; returns θ in the model's dtype.

@@ -30,11 +30,17 @@ class BayesianLeNetImpl : public BnnBaseImpl {
   explicit BayesianLeNetImpl(const BayesianLeNetOptions& options);
   const BayesianLeNetOptions& options() const { return options_; }
   torch::Tensor logits(const torch::Tensor& theta, const torch::Tensor& x) override;
+  torch::Tensor local_logits(const torch::Tensor& loc, const torch::Tensor& variance, const torch::Tensor& x,
+                             int64_t samples, torch::Generator& gen) override;
   std::string architecture() const override;
 
  private:
   /// x as [B, 1, 32, 32] in θ's dtype and device.
   torch::Tensor images(const torch::Tensor& x, const torch::Tensor& theta) const;
+  /// The two convolution blocks for S filter sets (w1 [S, 6, 1, 5, 5], b1 [S, 6], w2 [S, 16, 6, 5, 5],
+  /// b2 [S, 16]) on images [B, 1, 32, 32] -> features [S, B, 400].
+  torch::Tensor conv_features(const torch::Tensor& img, const torch::Tensor& w1, const torch::Tensor& b1,
+                              const torch::Tensor& w2, const torch::Tensor& b2) const;
 
   BayesianLeNetOptions options_;
   size_t conv1_, conv2_, fc1_, fc2_, fc3_;  // layout indices of the weights (biases follow)

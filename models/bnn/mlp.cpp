@@ -35,6 +35,23 @@ torch::Tensor BayesianMlpImpl::logits(const torch::Tensor& theta, const torch::T
   return h;
 }
 
+torch::Tensor BayesianMlpImpl::local_logits(const torch::Tensor& loc, const torch::Tensor& variance,
+                                            const torch::Tensor& x, int64_t samples, torch::Generator& gen) {
+  TORCH_CHECK(x.dim() >= 1 && x.numel() == x.size(0) * options_.input(), "bnn_mlp: x must be [B, ...] with ",
+              options_.input(), " features per row, got ", x.sizes());
+  auto mu = loc.unsqueeze(0), var = variance.unsqueeze(0);
+  auto block = [&](const torch::Tensor& t, size_t i) { return layout_.view(t, i).squeeze(0); };
+  auto h = x.reshape({x.size(0), options_.input()}).to(loc.device(), loc.scalar_type());  // [B, in]
+  for (size_t l = 0; l < weights_.size(); ++l) {
+    // Given the layer's input h, h·W + b is Gaussian: mean h·μ_W + μ_b, variance h²·σ²_W + σ²_b.
+    auto mean = torch::matmul(h, block(mu, weights_[l])) + block(mu, weights_[l] + 1);
+    auto v = torch::matmul(h.square(), block(var, weights_[l])) + block(var, weights_[l] + 1);
+    h = functional::sample_preactivation(mean, v, samples, /*has_sample_dim=*/l > 0, gen);  // [S, B, out]
+    if (l + 1 < weights_.size()) h = functional::activate(h, common_.activation());
+  }
+  return h;
+}
+
 std::string BayesianMlpImpl::architecture() const {
   return fmt::format("bnn_mlp(input={},hidden=[{}],classes={},prior_std={},activation={})", options_.input(),
                      fmt::join(options_.hidden(), ","), options_.classes(), common_.prior_std(),

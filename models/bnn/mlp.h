@@ -28,6 +28,8 @@ class BayesianMlpImpl : public BnnBaseImpl {
   explicit BayesianMlpImpl(const BayesianMlpOptions& options);
   const BayesianMlpOptions& options() const { return options_; }
   torch::Tensor logits(const torch::Tensor& theta, const torch::Tensor& x) override;
+  torch::Tensor local_logits(const torch::Tensor& loc, const torch::Tensor& variance, const torch::Tensor& x,
+                             int64_t samples, torch::Generator& gen) override;
   std::string architecture() const override;
 
  private:

@@ -65,6 +65,7 @@ struct FmnistBifConfig {
   double vi_lr_decay = 1.0;       ///< lr ← lr·decay every vi_lr_decay_every steps
   int64_t vi_lr_decay_every = 0;  ///< 0: constant
   int64_t vi_train_samples = 1;
+  bool vi_local_reparameterisation = false;
   double vi_init_scale = 0.005;
   // BIF
   std::vector<std::string> methods{"vi", "sgld", "sghmc"};
@@ -137,6 +138,7 @@ FmnistBifConfig parse_config(const nlohmann::json& json) {
     c.vi_lr_decay = v.get<double>("lr_decay", c.vi_lr_decay, Range::left_open(0, 1));
     c.vi_lr_decay_every = v.get<int64_t>("lr_decay_every", c.vi_lr_decay_every, Range::non_negative());
     c.vi_train_samples = v.get<int64_t>("mc_samples", c.vi_train_samples, Range::at_least(1));
+    c.vi_local_reparameterisation = v.get<bool>("local_reparameterisation", c.vi_local_reparameterisation);
     c.vi_init_scale = v.get<double>("init_scale", c.vi_init_scale, Range::positive());
   }
   {
@@ -364,6 +366,7 @@ void run_fmnist_bif_experiment(const nlohmann::json& config, const ExperimentCon
                                        .lr(c.vi_lr)
                                        .num_samples(c.vi_train_samples)
                                        .analytic_kl(true)
+                                       .local_reparameterisation(c.vi_local_reparameterisation)
                                        .seed(seed));
       trainer.set_data_parallel(d.parallel);
       // Step decay (the paper's SGD: ×0.1 every 4000 steps) by resetting the optimiser's lr.

@@ -75,6 +75,19 @@ class Model : public torch::nn::Module {
   /// model whose architecture differs.
   virtual std::string architecture() const = 0;
 
+  /// Optional (mean-field VI): log p(y_i | x_i, ·) for S draws by the local reparameterisation
+  /// trick (Kingma, Salimans & Welling 2015). q = N(loc, diag(variance)) over θ ([P] each); each
+  /// layer's pre-activations are drawn from their Gaussian given the layer's input, independently
+  /// per datum, instead of drawing the weights. Per datum the draws have the law of θ ~ q, so the
+  /// expectation equals that of log_likelihood at θ ~ q; the variance of a minibatch sum is lower
+  /// and no per-sample weight tensor is built. -> [S, B], differentiable in loc and variance.
+  virtual bool has_local_reparameterisation() const { return false; }
+  virtual torch::Tensor local_reparameterised_log_likelihood(const torch::Tensor& loc, const torch::Tensor& variance,
+                                                             const data::Batch& batch, int64_t samples,
+                                                             torch::Generator& gen) {
+    TORCH_CHECK(false, "model '", architecture(), "' has no local reparameterisation");
+  }
+
   /// Classifiers: log p(y = c | x, θ_s), θ [S, P], x [B, ...] -> [S, B, C].
   virtual torch::Tensor predict_log_proba(const torch::Tensor& theta, const torch::Tensor& x) {
     TORCH_CHECK(false, "model '", architecture(), "' is not a classifier: predict_log_proba is not available");

@@ -98,6 +98,14 @@ VITrainer::VITrainer(std::shared_ptr<Model> model, std::shared_ptr<GaussianPoste
     TORCH_CHECK(model_->gaussian_prior().has_value(), "VI: analytic_kl needs a Gaussian prior; model '",
                 model_->architecture(), "' has none");
   }
+  if (options_.local_reparameterisation()) {
+    TORCH_CHECK(model_->has_local_reparameterisation(), "VI: local_reparameterisation is set but model '",
+                model_->architecture(), "' has none");
+    TORCH_CHECK(dynamic_cast<MeanFieldGaussianImpl*>(posterior_.get()) != nullptr && posterior_->runs() == 0,
+                "VI: local_reparameterisation needs a mean-field posterior without runs");
+    TORCH_CHECK(options_.analytic_kl(), "VI: local_reparameterisation needs analytic_kl (the KL is not sampled)");
+    TORCH_CHECK(!options_.train_hyperparameters(), "VI: local_reparameterisation with train_hyperparameters is not supported");
+  }
   for (auto& kv : model_->named_parameters(/*recurse=*/true)) {
     if (kv.value().requires_grad()) hypers_.emplace_back(kv.key(), kv.value());
   }
@@ -141,7 +149,8 @@ torch::Tensor VITrainer::step() {
 
   std::vector<int64_t> shape{options_.num_samples(), posterior_->dim()};
   if (posterior_->runs() > 0) shape.insert(shape.begin(), posterior_->runs());
-  auto noise = standard_normal(shape, posterior_->loc().options(), generator_, noise_);
+  torch::Tensor noise;  // θ's noise; the local reparameterisation draws its own, per pre-activation
+  if (!options_.local_reparameterisation()) noise = standard_normal(shape, posterior_->loc().options(), generator_, noise_);
 
   std::optional<GaussianPrior> prior;
   if (options_.analytic_kl()) {
@@ -159,7 +168,18 @@ torch::Tensor VITrainer::step() {
     }
   }
 
-  auto objective = negative_elbo(*model_, *posterior_, batch, scale, noise, prior);
+  torch::Tensor objective;
+  if (options_.local_reparameterisation()) {
+    // KL(q‖p) − scale · (1/S) Σ_s Σ_b log p(y_b | x_b, ·) with pre-activations drawn per datum.
+    auto ll = model_->local_reparameterised_log_likelihood(posterior_->loc(), posterior_->stddev().square(), batch,
+                                                           options_.num_samples(), generator_);
+    TORCH_CHECK(ll.dim() == 2 && ll.size(0) == options_.num_samples() && ll.size(1) == batch.size(), "model '",
+                model_->architecture(), "': local_reparameterised_log_likelihood returned ", ll.sizes(),
+                "; expected [S, B]");
+    objective = posterior_->kl_divergence(*prior) - scale * ll.sum(-1).mean();
+  } else {
+    objective = negative_elbo(*model_, *posterior_, batch, scale, noise, prior);
+  }
   optimizer_->zero_grad();
   objective.sum().backward({}, /*retain_graph=*/false, /*create_graph=*/false, at::TensorList(trained_));
   auto reported = data_parallel_ ? detail::average_step(data_parallel_, trained_, objective) : objective.detach();

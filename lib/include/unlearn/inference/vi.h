@@ -47,6 +47,10 @@ struct VIOptions {
   TORCH_ARG(int64_t, batch_size) = 0;
   /// Closed-form KL(q ‖ p) instead of the Monte Carlo log p(θ) − log q(θ) (needs a Gaussian prior).
   TORCH_ARG(bool, analytic_kl) = false;
+  /// The expected log-likelihood by the model's local reparameterisation trick
+  /// (Model::local_reparameterised_log_likelihood) instead of drawing θ: needs a mean-field
+  /// posterior without runs, analytic_kl and a model that has it (the Bayesian networks).
+  TORCH_ARG(bool, local_reparameterisation) = false;
   /// Also optimise the model's torch parameters (type-II maximum likelihood). Not with runs.
   TORCH_ARG(bool, train_hyperparameters) = false;
   /// "adam" (default) or "sgd".
