@@ -36,13 +36,27 @@ std::vector<std::vector<std::string>> read_csv(const fs::path& p) {
   return rows;
 }
 
-TEST(CliExperiment, FmnistBifTinyConfigWritesResults) {
-  if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
-    GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
-  auto out = fs::temp_directory_path() / ("unlearn_fmnist_" + std::to_string(::getpid()));
-  fs::remove_all(out);
-  const std::string src = UNLEARN_SOURCE_DIR;
-  auto [rc, text] = cli_test::run("experiment " + src + "/configs/fmnist_bif_tiny.json --out " + out.string() +
+// The three tests need Debian's data set and a scratch directory of their own (removed after).
+class FmnistExperiment : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
+      GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    base_ = fs::temp_directory_path() / ("unlearn_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
+    fs::remove_all(base_);
+    fs::create_directories(base_);
+  }
+  void TearDown() override {
+    if (!base_.empty()) fs::remove_all(base_);
+  }
+  static std::string tiny_config() { return std::string(UNLEARN_SOURCE_DIR) + "/configs/fmnist_bif_tiny.json"; }
+  fs::path base_;
+};
+
+TEST_F(FmnistExperiment, TinyConfigWritesResults) {
+  auto out = base_ / "out";
+  auto [rc, text] = cli_test::run("experiment " + tiny_config() + " --out " + out.string() +
                                 " --quiet");
   ASSERT_EQ(rc, 0) << text;
   auto rows = read_csv(out / "results.csv");
@@ -74,19 +88,14 @@ TEST(CliExperiment, FmnistBifTinyConfigWritesResults) {
     }
   }
   EXPECT_TRUE(fs::exists(out / "results.json"));
-  fs::remove_all(out);
 }
 
 // "count": [k1, k2]: one origin per method, then per removal a retrain and a forgetting run from
 // it; the rows carry each removal's size. A count above the class's size is a config error
 // (exit 2) raised before anything is written.
-TEST(CliExperiment, FmnistBifSweepsRemovalSizes) {
-  if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
-    GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
-  auto base = fs::temp_directory_path() / ("unlearn_fmnist_sweep_" + std::to_string(::getpid()));
-  fs::remove_all(base);
-  fs::create_directories(base);
-  auto config = nlohmann::json::parse(cli_test::slurp(std::string(UNLEARN_SOURCE_DIR) + "/configs/fmnist_bif_tiny.json"));
+TEST_F(FmnistExperiment, SweepsRemovalSizes) {
+  const auto& base = base_;
+  auto config = nlohmann::json::parse(cli_test::slurp(tiny_config()));
   config["erase"]["count"] = {64, 128};
   config["bif"]["methods"] = {"vi", "sgld"};
   std::ofstream(base / "sweep.json") << config.dump();
@@ -106,7 +115,6 @@ TEST(CliExperiment, FmnistBifSweepsRemovalSizes) {
   EXPECT_EQ(rc2, 2) << text2;
   EXPECT_NE(text2.find("erase.count = 100000"), std::string::npos) << text2;
   EXPECT_FALSE(fs::exists(base / "bad"));
-  fs::remove_all(base);
 }
 
 // Data parallel: `launch -n 2 -- experiment` trains and forgets on two shards (rank 0 writes) and
@@ -114,12 +122,9 @@ TEST(CliExperiment, FmnistBifSweepsRemovalSizes) {
 // (~1e-7 relative per step); over 200 steps and the BIF requests that moved no error rate or MIA
 // fraction at all when measured (largest difference 0); we allow 0.01 = 10 of the 1000 evaluated
 // points, since another BLAS may round differently.
-TEST(CliExperiment, FmnistBifOnTwoRanksMatchesOneProcess) {
-  if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
-    GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
-  auto base = fs::temp_directory_path() / ("unlearn_fmnist_dp_" + std::to_string(::getpid()));
-  fs::remove_all(base);
-  const std::string config = std::string(UNLEARN_SOURCE_DIR) + "/configs/fmnist_bif_tiny.json";
+TEST_F(FmnistExperiment, OnTwoRanksMatchesOneProcess) {
+  const auto& base = base_;
+  const std::string config = tiny_config();
   auto [rc1, text1] = cli_test::run("experiment " + config + " --out " + (base / "w1").string() + " --quiet");
   ASSERT_EQ(rc1, 0) << text1;
   auto [rc2, text2] = cli_test::run("launch -n 2 -- experiment " + config + " --out " + (base / "w2").string());
@@ -140,7 +145,6 @@ TEST(CliExperiment, FmnistBifOnTwoRanksMatchesOneProcess) {
   EXPECT_EQ(rc3, 2) << text3;
   EXPECT_NE(text3.find("only fmnist_bif runs data-parallel"), std::string::npos) << text3;
   EXPECT_FALSE(fs::exists(base / "gmm"));
-  fs::remove_all(base);
 }
 
 }  // namespace

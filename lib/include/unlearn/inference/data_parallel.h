@@ -54,4 +54,20 @@ inline torch::Tensor average_step(const DataParallel& parallel, const std::vecto
   return reported;
 }
 
+/// This rank's rows of `batch` and the factor of their log-likelihood sum; for one process (an
+/// empty DataParallel) the batch itself and `scale`.
+inline std::pair<data::Batch, double> local_share(const DataParallel& parallel, const data::Batch& batch,
+                                                  double scale) {
+  if (!parallel) return {batch, scale};
+  return parallel.local_batch(batch, scale);
+}
+
+/// `t` replaced by its mean over the ranks (returned as is for one process).
+inline torch::Tensor averaged(const DataParallel& parallel, torch::Tensor t) {
+  if (!parallel) return t;
+  std::vector<torch::Tensor> v{t.contiguous()};
+  parallel.average(v);
+  return v[0];
+}
+
 }  // namespace unlearn::inference::detail

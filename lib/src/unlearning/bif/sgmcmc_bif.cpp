@@ -16,6 +16,9 @@
 namespace unlearn::bif {
 namespace {
 
+using inference::detail::averaged;
+using inference::detail::local_share;
+
 using Clock = std::chrono::steady_clock;
 
 void check_options(const SgmcmcBifOptions& o) {
@@ -33,20 +36,6 @@ void check_options(const SgmcmcBifOptions& o) {
               "(autograd HVPs) or run one process");
 }
 
-// This rank's rows of `batch` and their factor (the batch itself and `scale` for one process).
-std::pair<data::Batch, double> local_share(const inference::DataParallel& parallel, const data::Batch& batch,
-                                           double scale) {
-  if (!parallel) return {batch, scale};
-  return parallel.local_batch(batch, scale);
-}
-
-// In place: the mean over the ranks (nothing for one process).
-torch::Tensor averaged(const inference::DataParallel& parallel, torch::Tensor t) {
-  if (!parallel) return t;
-  std::vector<torch::Tensor> v{t.contiguous()};
-  parallel.average(v);
-  return v[0];
-}
 
 // `size` rows of `data` drawn without replacement (all rows when size is 0 or >= n).
 data::Batch random_batch(const data::Dataset& data, int64_t size, torch::Generator& gen) {

@@ -100,22 +100,17 @@ torch::Tensor ViEnergy::energy(const data::Batch& batch, int64_t n) const {
   TORCH_CHECK(n >= batch.size(), "VI-BIF: n = ", n, " is smaller than the batch (", batch.size(),
               ")");
   const double scale = static_cast<double>(n) / static_cast<double>(batch.size());
-  if (const auto& parallel = options_.parallel()) {
-    // This rank's share: its rows ×W·n/|b|; the mean over the ranks is the one-process energy.
-    auto [local, factor] = parallel.local_batch(batch, scale);
-    return kl() + factor * h(local).sum();
-  }
-  return kl() + scale * h(batch).sum();
+  // Data parallel: this rank's rows ×W·n/|b|; the mean over the ranks is the one-process energy.
+  auto [local, factor] = inference::detail::local_share(options_.parallel(), batch, scale);
+  return kl() + factor * h(local).sum();
 }
 
 torch::Tensor ViEnergy::h_sum_gradient(const data::Batch& batch) const {
   torch::AutoGradMode grad_mode(true);
   const auto& parallel = options_.parallel();
-  if (!parallel) return gamma_.gradient(h(batch).sum()).detach();
-  auto [local, factor] = parallel.local_batch(batch, 1.0);
-  std::vector<torch::Tensor> g{gamma_.gradient(factor * h(local).sum()).detach()};
-  parallel.average(g);  // mean of W·(local sums) = the sum over every rank's rows
-  return g[0];
+  auto [local, factor] = inference::detail::local_share(parallel, batch, 1.0);
+  // Data parallel: the mean of W·(local sums) over the ranks is the sum over every rank's rows.
+  return inference::detail::averaged(parallel, gamma_.gradient(factor * h(local).sum()).detach());
 }
 
 EnergyFn ViEnergy::energy_fn(const data::Dataset& data, uint64_t seed) const {
@@ -151,13 +146,7 @@ torch::Tensor ViEnergy::minimise(const data::Dataset& data, int64_t max_iter, do
     return parallel ? inference::detail::average_step(parallel, trained, f) : f.detach();
   });
   torch::NoGradGuard no_grad;
-  auto f = energy(batch, data.size());
-  if (parallel) {
-    std::vector<torch::Tensor> v{f.clone()};
-    parallel.average(v);
-    return v[0];
-  }
-  return f;
+  return inference::detail::averaged(parallel, energy(batch, data.size()));
 }
 
 // ---- the step ----------------------------------------------------------------------------------
