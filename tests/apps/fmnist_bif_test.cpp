@@ -60,16 +60,30 @@ TEST_F(FmnistExperiment, TinyConfigWritesResults) {
                                 " --quiet");
   ASSERT_EQ(rc, 0) << text;
   auto rows = read_csv(out / "results.csv");
-  ASSERT_EQ(rows.size(), 1u + 3 * 3) << "header + origin/processed/target for vi, sgld, sghmc";
+  // vi's three stages, then EUBO and reverse KL at λ = 1e-9 and 0 (processed only: their origin
+  // and target are vi's), then sgld's and sghmc's three stages.
+  const std::vector<std::string> expected{"vi/origin",
+                                          "vi/processed",
+                                          "vi/target",
+                                          "eubo_lambda=1e-09/processed",
+                                          "eubo_lambda=0/processed",
+                                          "rkl_lambda=1e-09/processed",
+                                          "rkl_lambda=0/processed",
+                                          "sgld/origin",
+                                          "sgld/processed",
+                                          "sgld/target",
+                                          "sghmc/origin",
+                                          "sghmc/processed",
+                                          "sghmc/target"};
+  ASSERT_EQ(rows.size(), 1u + expected.size());
   std::string header;
   for (const auto& c : rows[0]) header += (header.empty() ? "" : ",") + c;
   EXPECT_EQ(header,
             "method,removed,err_forget,err_remain,err_test,mia_forget_nonmember,pred_l1_to_retrain,forget_seconds,"
             "retrain_seconds");
-  const std::vector<std::string> stages{"origin", "processed", "target"};
   for (size_t i = 1; i < rows.size(); ++i) {
     ASSERT_EQ(rows[i].size(), 9u);
-    EXPECT_EQ(rows[i][0].substr(rows[i][0].find('/') + 1), stages[(i - 1) % 3]);
+    EXPECT_EQ(rows[i][0], expected[i - 1]);
     EXPECT_EQ(rows[i][1], "128");
     for (size_t j = 2; j < 9; ++j) {
       const double v = std::stod(rows[i][j]);
@@ -78,16 +92,54 @@ TEST_F(FmnistExperiment, TinyConfigWritesResults) {
         EXPECT_LE(v, j == 6 ? 2.0 : 1.0);
       }
     }
-    // The processed model differs from the origin's predictions: BIF took a step.
-    if ((i - 1) % 3 == 1) {
-      EXPECT_NE(rows[i][6], rows[i - 1][6]) << rows[i][0];
-    }
-    // The target is the reference of the L1 distance: 0 to itself.
-    if ((i - 1) % 3 == 2) {
-      EXPECT_EQ(std::stod(rows[i][6]), 0.0);
-    }
   }
-  EXPECT_TRUE(fs::exists(out / "results.json"));
+  auto row = [&](const std::string& name) {
+    auto it = std::find_if(rows.begin(), rows.end(), [&](const auto& r) { return r[0] == name; });
+    EXPECT_NE(it, rows.end()) << name;
+    return it == rows.end() ? rows[0] : *it;
+  };
+  for (const std::string m : {"vi", "sgld", "sghmc"}) {
+    // The processed model differs from the origin's predictions: BIF took a step.
+    EXPECT_NE(row(m + "/processed")[6], row(m + "/origin")[6]) << m;
+    // The target is the reference of the L1 distance: 0 to itself.
+    EXPECT_EQ(std::stod(row(m + "/target")[6]), 0.0) << m;
+    EXPECT_GT(std::stod(row(m + "/processed")[7]), 0.0) << m << ": forget seconds";
+  }
+  for (const std::string m : {"eubo_lambda=1e-09", "eubo_lambda=0", "rkl_lambda=1e-09", "rkl_lambda=0"}) {
+    const auto r = row(m + "/processed");
+    // The variational methods forget the VI posterior: its retrain is their target.
+    EXPECT_EQ(r[8], row("vi/target")[8]) << m << ": retrain seconds are vi's";
+    EXPECT_GT(std::stod(r[7]), 0.0) << m << ": forget seconds";
+  }
+  // At λ = 0 the erased likelihood moved the posterior away from q(θ|D).
+  EXPECT_NE(row("eubo_lambda=0/processed")[6], row("vi/origin")[6]);
+  EXPECT_NE(row("rkl_lambda=0/processed")[6], row("vi/origin")[6]);
+  // results.json carries each call's report (objective, fraction inside, reverse KL's ESS).
+  auto json = nlohmann::json::parse(cli_test::slurp(out / "results.json"));
+  ASSERT_EQ(json.at("vbu").size(), 2u);
+  EXPECT_EQ(json["vbu"][0]["method"], "eubo");
+  EXPECT_EQ(json["vbu"][1]["method"], "rkl");
+  EXPECT_EQ(json["vbu"][1]["runs"].size(), 2u);
+  EXPECT_TRUE(json["vbu"][1]["runs"][1]["effective_sample_size"].is_number());
+}
+
+// EUBO / reverse KL need the VI posterior; a config asking for them without "vi" is refused
+// (exit 2, the field named, nothing written).
+TEST_F(FmnistExperiment, VariationalUnlearningNeedsTheViPosterior) {
+  auto config = nlohmann::json::parse(cli_test::slurp(tiny_config()));
+  config["bif"]["methods"] = {"sgld"};
+  std::ofstream(base_ / "bad.json") << config.dump();
+  auto [rc, text] = cli_test::run("experiment " + (base_ / "bad.json").string() + " --out " + (base_ / "bad").string());
+  EXPECT_EQ(rc, 2) << text;
+  EXPECT_NE(text.find("vbu.methods"), std::string::npos) << text;
+  EXPECT_FALSE(fs::exists(base_ / "bad"));
+  config["bif"]["methods"] = {"vi"};
+  config["vbu"]["methods"] = {"eubo", "elbo"};
+  std::ofstream(base_ / "bad.json") << config.dump();
+  auto [rc2, text2] = cli_test::run("experiment " + (base_ / "bad.json").string() + " --out " + (base_ / "bad").string());
+  EXPECT_EQ(rc2, 2) << text2;
+  EXPECT_NE(text2.find("\"elbo\" is unknown"), std::string::npos) << text2;
+  EXPECT_FALSE(fs::exists(base_ / "bad"));
 }
 
 // "count": [k1, k2]: one origin per method, then per removal a retrain and a forgetting run from
@@ -98,6 +150,7 @@ TEST_F(FmnistExperiment, SweepsRemovalSizes) {
   auto config = nlohmann::json::parse(cli_test::slurp(tiny_config()));
   config["erase"]["count"] = {64, 128};
   config["bif"]["methods"] = {"vi", "sgld"};
+  config["vbu"]["methods"] = nlohmann::json::array();
   std::ofstream(base / "sweep.json") << config.dump();
   auto [rc, text] = cli_test::run("experiment " + (base / "sweep.json").string() + " --out " + (base / "out").string() +
                                   " --quiet");
@@ -145,6 +198,15 @@ TEST_F(FmnistExperiment, OnTwoRanksMatchesOneProcess) {
   EXPECT_EQ(rc3, 2) << text3;
   EXPECT_NE(text3.find("only fmnist_bif runs data-parallel"), std::string::npos) << text3;
   EXPECT_FALSE(fs::exists(base / "gmm"));
+  // Data-parallel EUBO / reverse KL sum all of D_e over the ranks: erased minibatches are refused.
+  auto bad = nlohmann::json::parse(cli_test::slurp(config));
+  bad["vbu"]["erased_batch_size"] = 64;
+  std::ofstream(base / "bad.json") << bad.dump();
+  auto [rc4, text4] = cli_test::run("launch -n 2 -- experiment " + (base / "bad.json").string() + " --out " +
+                                    (base / "bad").string());
+  EXPECT_EQ(rc4, 2) << text4;
+  EXPECT_NE(text4.find("vbu.erased_batch_size = 64"), std::string::npos) << text4;
+  EXPECT_FALSE(fs::exists(base / "bad"));
 }
 
 }  // namespace
