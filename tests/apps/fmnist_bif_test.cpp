@@ -60,15 +60,15 @@ TEST_F(FmnistExperiment, TinyConfigWritesResults) {
                                 " --quiet");
   ASSERT_EQ(rc, 0) << text;
   auto rows = read_csv(out / "results.csv");
-  // vi's three stages, then EUBO and reverse KL at λ = 1e-9 and 0 (processed only: their origin
-  // and target are vi's), then sgld's and sghmc's three stages.
+  // vi's three stages, then EUBO and reverse KL at λ = 0 and ln λ = −12 725 (processed only: their
+  // origin and target are vi's), then sgld's and sghmc's three stages.
   const std::vector<std::string> expected{"vi/origin",
                                           "vi/processed",
                                           "vi/target",
-                                          "eubo_lambda=1e-09/processed",
                                           "eubo_lambda=0/processed",
-                                          "rkl_lambda=1e-09/processed",
+                                          "eubo_ln_lambda=-12725/processed",
                                           "rkl_lambda=0/processed",
+                                          "rkl_ln_lambda=-12725/processed",
                                           "sgld/origin",
                                           "sgld/processed",
                                           "sgld/target",
@@ -105,7 +105,7 @@ TEST_F(FmnistExperiment, TinyConfigWritesResults) {
     EXPECT_EQ(std::stod(row(m + "/target")[6]), 0.0) << m;
     EXPECT_GT(std::stod(row(m + "/processed")[7]), 0.0) << m << ": forget seconds";
   }
-  for (const std::string m : {"eubo_lambda=1e-09", "eubo_lambda=0", "rkl_lambda=1e-09", "rkl_lambda=0"}) {
+  for (const std::string m : {"eubo_lambda=0", "eubo_ln_lambda=-12725", "rkl_lambda=0", "rkl_ln_lambda=-12725"}) {
     const auto r = row(m + "/processed");
     // The variational methods forget the VI posterior: its retrain is their target.
     EXPECT_EQ(r[8], row("vi/target")[8]) << m << ": retrain seconds are vi's";
@@ -121,6 +121,15 @@ TEST_F(FmnistExperiment, TinyConfigWritesResults) {
   EXPECT_EQ(json["vbu"][1]["method"], "rkl");
   EXPECT_EQ(json["vbu"][1]["runs"].size(), 2u);
   EXPECT_TRUE(json["vbu"][1]["runs"][1]["effective_sample_size"].is_number());
+  // The MLP has P = 25 450 weights: its q(θ|D)-samples have M² ≈ P ± 226, so ln λ = −P/2 puts the
+  // threshold at their median: about half of reverse KL's samples fall inside (χ² CDF 0.501; the
+  // report averages the last window, 20 steps × 4 samples: sd 0.056, so (0.2, 0.8) is 5.4 sd).
+  // λ = 0 keeps all.
+  const auto& rkl_runs = json["vbu"][1]["runs"];
+  EXPECT_EQ(rkl_runs[0]["fraction_inside"].get<double>(), 1.0);
+  EXPECT_EQ(rkl_runs[1]["log_lambda"].get<double>(), -12725.0);
+  EXPECT_GT(rkl_runs[1]["fraction_inside"].get<double>(), 0.2);
+  EXPECT_LT(rkl_runs[1]["fraction_inside"].get<double>(), 0.8);
 }
 
 // EUBO / reverse KL need the VI posterior; a config asking for them without "vi" is refused

@@ -28,6 +28,7 @@
 #include "unlearn/posterior/gaussian.h"
 #include "unlearn/unlearning/bif/sgmcmc_bif.h"
 #include "unlearn/unlearning/bif/vi_bif.h"
+#include "unlearn/unlearning/adjusted_likelihood.h"
 #include "unlearn/unlearning/eubo.h"
 #include "unlearn/unlearning/reverse_kl.h"
 
@@ -310,6 +311,14 @@ class FmnistStudy {
     const auto& v = c_.vbu;
     // Each rank passes its rows of D_e and a sum that adds the other ranks' (W = 1: all of D_e).
     auto share = distributed::erased_share(cluster_, sharded_train_.local, r.erased);
+    // One run per threshold: the λ first, then those given as ln λ; every run gets its own row.
+    auto log_lambdas = v.lambdas.empty() ? std::vector<double>{} : functional::resolve_log_lambdas(v.lambdas, {});
+    std::vector<std::string> labels;
+    for (double l : v.lambdas) labels.push_back(fmt::format("lambda={:g}", l));
+    for (double l : v.log_lambdas) {
+      log_lambdas.push_back(l);
+      labels.push_back(fmt::format("ln_lambda={:g}", l));
+    }
     for (const auto& method : v.methods) {
       auto on_progress = [this, method, &v](int64_t steps, int64_t, const std::vector<double>& objective) {
         std::string values;
@@ -322,7 +331,7 @@ class FmnistStudy {
       if (method == "eubo") {
         res = eubo_unlearn(*model_, origin, share.erased,
                            EuboOptions()
-                               .lambdas(v.lambdas)
+                               .log_lambdas(log_lambdas)
                                .num_samples(v.mc_samples)
                                .max_steps(v.steps)
                                .lr(v.lr)
@@ -336,7 +345,7 @@ class FmnistStudy {
       } else {
         res = reverse_kl_unlearn(*model_, origin, share.erased,
                                  ReverseKlOptions()
-                                     .lambdas(v.lambdas)
+                                     .log_lambdas(log_lambdas)
                                      .num_samples(v.mc_samples)
                                      .max_steps(v.steps)
                                      .lr(v.lr)
@@ -349,14 +358,14 @@ class FmnistStudy {
                                      .on_progress(on_progress));
       }
       // The λ of one call are trained together: each row's forget time is the call's.
-      record_timing(method, train_s, r, retrain_s, res.seconds);
+      record_timing(method, train_s, r, retrain_s, res.seconds, /*requests=*/1);
       nlohmann::json report = res;
       report["removed"] = r.removed;
       vbu_reports_.push_back(report);
       if (!root_) continue;
-      for (const auto& run : res.runs) {
-        auto row = judge(fmt::format("{}_lambda={:g}", method, run.lambda), "processed", r.removed,
-                         predict_gaussian(*run.posterior, r.sets), target, r.sets);
+      for (size_t k = 0; k < res.runs.size(); ++k) {
+        auto row = judge(method + "_" + labels[k], "processed", r.removed,
+                         predict_gaussian(*res.runs[k].posterior, r.sets), target, r.sets);
         row.forget_seconds = res.seconds;
         row.retrain_seconds = retrain_s;
         push_row(row);
@@ -437,14 +446,16 @@ class FmnistStudy {
 
   // timings[method]: training once, then per removal; the flat retrain/forget fields are the last
   // removal's (the only one in a single-count config).
-  void record_timing(const std::string& method, double train_s, const Removal& r, double retrain_s, double forget_s) {
+  // requests: how many calls the forgetting took (0: the removal's requests of request_size).
+  void record_timing(const std::string& method, double train_s, const Removal& r, double retrain_s, double forget_s,
+                     int64_t requests = 0) {
     auto& t = timings_[method];
     t["train_seconds"] = train_s;
     t["train_ms_per_step"] = 1e3 * train_s / c_.steps;
     nlohmann::json one{{"removed", r.removed},
                        {"retrain_seconds", retrain_s},
                        {"forget_seconds", forget_s},
-                       {"forget_seconds_per_request", forget_s / r.requests},
+                       {"forget_seconds_per_request", forget_s / (requests > 0 ? requests : r.requests)},
                        {"forget_over_retrain", forget_s / retrain_s}};
     t.update(one);
     t["per_removal"].push_back(one);

@@ -31,7 +31,9 @@ void read_vbu(const io::JsonObjectReader& v, FmnistVbuConfig& out) {
     if (m != "eubo" && m != "rkl")
       throw io::ConfigError(v.field("methods") + ": \"" + m + "\" is unknown: allowed are eubo, rkl");
   out.lambdas = v.get_vector<double>("lambdas", out.lambdas, Range::closed(0, 1));
-  if (out.lambdas.empty()) throw io::ConfigError(v.field("lambdas") + " = []: give at least one λ (0: plain likelihood)");
+  out.log_lambdas = v.get_vector<double>("log_lambdas", out.log_lambdas, Range::at_most(0));
+  if (out.lambdas.empty() && out.log_lambdas.empty())
+    throw io::ConfigError(v.field("lambdas") + " = [] and no log_lambdas: give at least one λ (0: plain likelihood)");
   out.steps = v.get<int64_t>("steps", out.steps, Range::at_least(1));
   out.mc_samples = v.get<int64_t>("mc_samples", out.mc_samples, Range::at_least(1));
   out.lr = v.get<double>("lr", out.lr, Range::positive());

@@ -19,6 +19,9 @@ namespace unlearn::app {
 struct FmnistVbuConfig {
   std::vector<std::string> methods;  ///< a subset of eubo, rkl; empty: none
   std::vector<double> lambdas{0.0};  ///< each in [0, 1]; one row per method and λ
+  /// More thresholds as ln λ (each ≤ 0), runs after those of `lambdas`: in P dimensions the region
+  /// holds samples only for ln λ ≈ −P/2 (LeNet: −30 853 keeps about half of q(θ|D)'s samples).
+  std::vector<double> log_lambdas;
   int64_t steps = 1000;              ///< Adam steps
   int64_t mc_samples = 8;            ///< S per step (EUBO: samples of q_u; reverse KL: of q(θ|D))
   double lr = 1e-4;                  ///< Adam

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <sstream>
 
 namespace unlearn::functional {
 
@@ -10,7 +11,16 @@ void check_lambda(double lambda) {
   TORCH_CHECK(lambda >= 0.0 && lambda <= 1.0, "lambda = ", lambda, " is outside [0, 1]");
 }
 
-torch::Tensor log_lambdas(c10::ArrayRef<double> lambdas, const torch::TensorOptions& options) {
+void check_log_lambda(double log_lambda) {
+  TORCH_CHECK(log_lambda <= 0.0, "log_lambda = ", log_lambda,
+              " must be <= 0 (the log of a threshold lambda in [0, 1]; -inf for lambda = 0)");
+}
+
+std::vector<double> resolve_log_lambdas(c10::ArrayRef<double> lambdas, c10::ArrayRef<double> log_lambdas) {
+  if (!log_lambdas.empty()) {
+    for (double l : log_lambdas) check_log_lambda(l);
+    return log_lambdas.vec();
+  }
   TORCH_CHECK(!lambdas.empty(), "the list of lambdas is empty: give at least one lambda in [0, 1]");
   std::vector<double> logs;
   logs.reserve(lambdas.size());
@@ -18,8 +28,35 @@ torch::Tensor log_lambdas(c10::ArrayRef<double> lambdas, const torch::TensorOpti
     check_lambda(lambda);
     logs.push_back(lambda == 0.0 ? -std::numeric_limits<double>::infinity() : std::log(lambda));
   }
-  return torch::tensor(logs, torch::TensorOptions().dtype(torch::kFloat64))
-      .to(options.requires_grad(false));
+  return logs;
+}
+
+std::vector<double> reported_lambdas(c10::ArrayRef<double> lambdas, c10::ArrayRef<double> log_lambdas) {
+  if (log_lambdas.empty()) return lambdas.vec();
+  std::vector<double> out;
+  for (double l : log_lambdas) out.push_back(std::exp(l));
+  return out;
+}
+
+std::string describe_threshold(double log_lambda) {
+  // exp underflows to a subnormal below ln(DBL_MIN) ≈ −708.4: name such thresholds by their log.
+  if (std::isinf(log_lambda) || log_lambda >= std::log(std::numeric_limits<double>::min())) {
+    std::ostringstream s;
+    s << "lambda = " << std::exp(log_lambda);
+    return s.str();
+  }
+  std::ostringstream s;
+  s << "ln lambda = " << log_lambda;
+  return s.str();
+}
+
+torch::Tensor log_lambdas(c10::ArrayRef<double> lambdas, const torch::TensorOptions& options) {
+  return log_lambda_tensor(LogLambdas{resolve_log_lambdas(lambdas, {})}, options);
+}
+
+torch::Tensor log_lambda_tensor(const LogLambdas& log_lambdas, const torch::TensorOptions& options) {
+  const auto logs = resolve_log_lambdas({}, log_lambdas.values);
+  return torch::tensor(logs, torch::TensorOptions().dtype(torch::kFloat64)).to(options.requires_grad(false));
 }
 
 torch::Tensor adjusted_likelihood_mask(const torch::Tensor& log_q, const torch::Tensor& log_q_mode,

@@ -1,5 +1,7 @@
 #include "unlearn/unlearning/eubo.h"
 
+#include <cmath>
+
 #include "unlearn/unlearning/adjusted_likelihood.h"
 #include "vbu_internal.h"
 
@@ -15,12 +17,17 @@ torch::Tensor functional::eubo_estimate(const torch::Tensor& adjusted_log_lik,
 EuboObjective::EuboObjective(Model& model, const GaussianPosteriorImpl& q_full,
                              const data::Batch& erased, c10::ArrayRef<double> lambdas,
                              int64_t chunk_size)
+    : EuboObjective(model, q_full, erased, LogLambdas{F::resolve_log_lambdas(lambdas, {})}, chunk_size) {}
+
+EuboObjective::EuboObjective(Model& model, const GaussianPosteriorImpl& q_full,
+                             const data::Batch& erased, const LogLambdas& log_lambdas,
+                             int64_t chunk_size)
     : model_(&model),
       full_(std::make_shared<detail::FixedGaussian>(q_full)),
-      chunks_(F::chunk_batch(erased, chunk_size)),
-      log_lambda_(F::log_lambdas(lambdas, q_full.loc().options())) {
+      chunks_(F::chunk_batch(erased, chunk_size)) {
   detail::check_inputs("EuboObjective", model, q_full, erased);
-  for (double lambda : lambdas) needs_mask_ = needs_mask_ || lambda > 0.0;
+  log_lambda_ = F::log_lambda_tensor(log_lambdas, q_full.loc().options());
+  for (double l : log_lambdas.values) needs_mask_ = needs_mask_ || !std::isinf(l);
 }
 
 EuboObjective::Terms EuboObjective::operator()(const GaussianPosteriorImpl& q_u,
@@ -105,21 +112,23 @@ EuboObjective::Terms EuboObjective::evaluate(const GaussianPosteriorImpl& q_u,
 
 VbuResult eubo_unlearn(Model& model, const GaussianPosteriorImpl& q_full,
                        const data::Batch& erased, const EuboOptions& options) {
-  detail::LoopSettings settings{options.lambdas(),     options.num_samples(),
+  detail::LoopSettings settings{F::resolve_log_lambdas(options.lambdas(), options.log_lambdas()),
+                                options.num_samples(),
                                 options.max_steps(),   options.chunk_size(),
                                 options.erased_batch_size(), options.report_every(),
                                 options.lr(),          options.beta1(),
                                 options.beta2(),       options.eps(),
                                 options.tolerance(),   options.seed(),
                                 options.on_progress(), options.progress_every()};
+  settings.lambdas = F::reported_lambdas(options.lambdas(), options.log_lambdas());
   settings.check("eubo_unlearn");
   detail::check_inputs("eubo_unlearn", model, q_full, erased);
 
   TORCH_CHECK(!options.erased_log_likelihood() || options.erased_batch_size() == 0,
               "eubo_unlearn: data-parallel runs need erased_batch_size = 0, got ", options.erased_batch_size());
-  EuboObjective objective(model, q_full, erased, options.lambdas(), options.chunk_size());
+  EuboObjective objective(model, q_full, erased, LogLambdas{settings.log_lambdas}, options.chunk_size());
   objective.set_erased_log_likelihood(options.erased_log_likelihood());
-  auto q_u = q_full.replicate(static_cast<int64_t>(options.lambdas().size()));
+  auto q_u = q_full.replicate(static_cast<int64_t>(settings.log_lambdas.size()));
   auto step = [&](const torch::Tensor& noise, const std::vector<data::Batch>& chunks,
                   double scale) {
     auto terms = objective.evaluate(*q_u, noise, chunks, scale);

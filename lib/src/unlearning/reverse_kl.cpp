@@ -134,14 +134,19 @@ torch::Tensor functional::weighted_log_prob_diag(const torch::Tensor& weighted_m
 // ---- the per-step objective -------------------------------------------------------------------
 
 ReverseKlObjective::ReverseKlObjective(Model& model, const GaussianPosteriorImpl& q_full,
-                                       const data::Batch& erased, c10::ArrayRef<double> lambdas,
-                                       int64_t chunk_size)
+                             const data::Batch& erased, c10::ArrayRef<double> lambdas,
+                             int64_t chunk_size)
+    : ReverseKlObjective(model, q_full, erased, LogLambdas{F::resolve_log_lambdas(lambdas, {})}, chunk_size) {}
+
+ReverseKlObjective::ReverseKlObjective(Model& model, const GaussianPosteriorImpl& q_full,
+                             const data::Batch& erased, const LogLambdas& log_lambdas,
+                             int64_t chunk_size)
     : model_(&model),
       full_(std::make_shared<detail::FixedGaussian>(q_full)),
-      chunks_(F::chunk_batch(erased, chunk_size)),
-      log_lambda_(F::log_lambdas(lambdas, q_full.loc().options())) {
+      chunks_(F::chunk_batch(erased, chunk_size)) {
   detail::check_inputs("ReverseKlObjective", model, q_full, erased);
-  for (double lambda : lambdas) needs_mask_ = needs_mask_ || lambda > 0.0;
+  log_lambda_ = F::log_lambda_tensor(log_lambdas, q_full.loc().options());
+  for (double l : log_lambdas.values) needs_mask_ = needs_mask_ || !std::isinf(l);
 }
 
 ReverseKlObjective::Statistics ReverseKlObjective::statistics(const torch::Tensor& noise) const {
@@ -205,22 +210,24 @@ torch::Tensor ReverseKlObjective::objective(const GaussianPosteriorImpl& q_v,
 
 VbuResult reverse_kl_unlearn(Model& model, const GaussianPosteriorImpl& q_full,
                              const data::Batch& erased, const ReverseKlOptions& options) {
-  detail::LoopSettings settings{options.lambdas(),     options.num_samples(),
+  detail::LoopSettings settings{F::resolve_log_lambdas(options.lambdas(), options.log_lambdas()),
+                                options.num_samples(),
                                 options.max_steps(),   options.chunk_size(),
                                 options.erased_batch_size(), options.report_every(),
                                 options.lr(),          options.beta1(),
                                 options.beta2(),       options.eps(),
                                 options.tolerance(),   options.seed(),
                                 options.on_progress(), options.progress_every()};
+  settings.lambdas = F::reported_lambdas(options.lambdas(), options.log_lambdas());
   settings.check("reverse_kl_unlearn");
   detail::check_inputs("reverse_kl_unlearn", model, q_full, erased);
 
   TORCH_CHECK(!options.erased_log_likelihood() || options.erased_batch_size() == 0,
               "reverse_kl_unlearn: data-parallel runs need erased_batch_size = 0, got ",
               options.erased_batch_size());
-  ReverseKlObjective objective(model, q_full, erased, options.lambdas(), options.chunk_size());
+  ReverseKlObjective objective(model, q_full, erased, LogLambdas{settings.log_lambdas}, options.chunk_size());
   objective.set_erased_log_likelihood(options.erased_log_likelihood());
-  auto q_v = q_full.replicate(static_cast<int64_t>(options.lambdas().size()));
+  auto q_v = q_full.replicate(static_cast<int64_t>(settings.log_lambdas.size()));
   auto step = [&](const torch::Tensor& noise, const std::vector<data::Batch>& chunks,
                   double scale) {
     auto stats = objective.statistics(noise, chunks, scale);
@@ -240,9 +247,7 @@ VbuResult reverse_kl_closed_form(Model& model, const GaussianPosteriorImpl& q_fu
   using clock = std::chrono::steady_clock;
   const auto start = clock::now();
   const char* who = "reverse_kl_closed_form";
-  const auto& lambdas = options.lambdas();
-  TORCH_CHECK(!lambdas.empty(), who, ": the list of lambdas is empty");
-  for (double lambda : lambdas) F::check_lambda(lambda);
+  const auto logs = F::resolve_log_lambdas(options.lambdas(), options.log_lambdas());
   TORCH_CHECK(options.num_samples() >= 1, who, ": num_samples = ", options.num_samples(),
               " must be >= 1");
   TORCH_CHECK(options.sample_chunk() >= 1, who, ": sample_chunk = ", options.sample_chunk(),
@@ -257,7 +262,7 @@ VbuResult reverse_kl_closed_form(Model& model, const GaussianPosteriorImpl& q_fu
   const detail::FixedGaussian full(q_full);
   const auto chunks = F::chunk_batch(erased, options.chunk_size());
   const auto opts = q_full.loc().options().requires_grad(false);
-  const auto log_lambda = F::log_lambdas(lambdas, opts);
+  const auto log_lambda = F::log_lambda_tensor(LogLambdas{logs}, opts);
   const int64_t runs = log_lambda.size(0), dim = full.dim;
   FastNormalGenerator gen(options.seed());
 
@@ -310,8 +315,8 @@ VbuResult reverse_kl_closed_form(Model& model, const GaussianPosteriorImpl& q_fu
   auto ok_host = ok.to(torch::kCPU);
   auto ess_host = ess.to(torch::kCPU, torch::kFloat64);
   for (int64_t r = 0; r < runs; ++r) {
-    TORCH_CHECK(ok_host[r].item<bool>(), who, ": the weighted covariance of the run with lambda = ",
-                lambdas[r], " is not positive definite (effective sample size ",
+    TORCH_CHECK(ok_host[r].item<bool>(), who, ": the weighted covariance of the run with ",
+                F::describe_threshold(logs[r]), " is not positive definite (effective sample size ",
                 ess_host[r].item<double>(), " for ", dim,
                 " dimensions): raise num_samples or set a jitter");
   }
@@ -333,7 +338,8 @@ VbuResult reverse_kl_closed_form(Model& model, const GaussianPosteriorImpl& q_fu
   auto inside_host = (inside_count / static_cast<double>(options.num_samples())).to(torch::kCPU);
   for (int64_t r = 0; r < runs; ++r) {
     VbuRun run;
-    run.lambda = lambdas[r];
+    run.log_lambda = logs[r];
+    run.lambda = F::reported_lambdas(options.lambdas(), options.log_lambdas())[r];
     run.objective = objective_host[r].item<double>();
     run.fraction_inside = inside_host[r].item<double>();
     run.effective_sample_size = ess_host[r].item<double>();

@@ -9,6 +9,7 @@ namespace unlearn {
 
 void to_json(nlohmann::json& j, const VbuRun& run) {
   j = nlohmann::json{{"lambda", run.lambda},
+                     {"log_lambda", nullptr},
                      {"objective", run.objective},
                      {"fraction_inside", run.fraction_inside},
                      {"effective_sample_size", nullptr},
@@ -16,6 +17,7 @@ void to_json(nlohmann::json& j, const VbuRun& run) {
                      {"steps", run.steps},
                      {"objective_trace", run.objective_trace}};
   if (run.effective_sample_size) j["effective_sample_size"] = *run.effective_sample_size;
+  if (std::isfinite(run.log_lambda)) j["log_lambda"] = run.log_lambda;
 }
 
 void to_json(nlohmann::json& j, const VbuResult& result) {
@@ -131,8 +133,9 @@ std::pair<const std::vector<data::Batch>*, double> ErasedSource::next(FastNormal
 }
 
 void LoopSettings::check(const char* who) const {
-  TORCH_CHECK(!lambdas.empty(), who, ": the list of lambdas is empty");
-  for (double lambda : lambdas) functional::check_lambda(lambda);
+  TORCH_CHECK(!log_lambdas.empty(), who, ": the list of lambdas is empty");
+  TORCH_CHECK(lambdas.size() == log_lambdas.size(), who, ": ", lambdas.size(), " reported lambdas for ", log_lambdas.size(), " thresholds");
+  for (double l : log_lambdas) functional::check_log_lambda(l);
   TORCH_CHECK(num_samples >= 1, who, ": num_samples = ", num_samples, " must be >= 1");
   TORCH_CHECK(max_steps >= 1, who, ": max_steps = ", max_steps, " must be >= 1");
   TORCH_CHECK(lr > 0 && std::isfinite(lr), who, ": lr = ", lr, " must be finite and > 0");
@@ -190,7 +193,7 @@ VbuResult run_adam(const std::shared_ptr<GaussianPosteriorImpl>& q, const LoopSe
                    const data::Batch& erased, const StepFunction& step) {
   using clock = std::chrono::steady_clock;
   const auto start = clock::now();
-  const auto runs = static_cast<int64_t>(settings.lambdas.size());
+  const auto runs = static_cast<int64_t>(settings.log_lambdas.size());
   TORCH_CHECK(q->runs() == runs, "run_adam: the posterior has ", q->runs(), " runs for ", runs,
               " lambdas");
 
@@ -250,7 +253,7 @@ VbuResult run_adam(const std::shared_ptr<GaussianPosteriorImpl>& q, const LoopSe
     bool all_settled = settings.tolerance > 0;
     for (int64_t r = 0; r < runs; ++r) {
       const double o = values[r];
-      TORCH_CHECK(std::isfinite(o), "the objective of the run with lambda = ", settings.lambdas[r],
+      TORCH_CHECK(std::isfinite(o), "the objective of the run with ", functional::describe_threshold(settings.log_lambdas[r]),
                   " is not finite (", o, ") in the window ending at step ", steps,
                   ": the erased log-likelihood or the posterior diverged");
       if (traces[r].empty() || std::abs(o - traces[r].back()) >= settings.tolerance) {
@@ -279,6 +282,7 @@ VbuResult run_adam(const std::shared_ptr<GaussianPosteriorImpl>& q, const LoopSe
   result.seconds = std::chrono::duration<double>(clock::now() - start).count();
   for (int64_t r = 0; r < runs; ++r) {
     VbuRun run;
+    run.log_lambda = settings.log_lambdas[r];
     run.lambda = settings.lambdas[r];
     run.objective = objective[r];
     run.fraction_inside = inside[r];

@@ -78,12 +78,13 @@ class ErasedSource {
 
 /// The settings every iterative unlearner shares (filled from EuboOptions / ReverseKlOptions).
 struct LoopSettings {
-  std::vector<double> lambdas;
+  std::vector<double> log_lambdas;  ///< ln λ per run (functional::resolve_log_lambdas)
   int64_t num_samples, max_steps, chunk_size, erased_batch_size, report_every;
   double lr, beta1, beta2, eps, tolerance;
   uint64_t seed;
   VbuProgressFn on_progress = nullptr;
   int64_t progress_every = 100;
+  std::vector<double> lambdas;  ///< λ per run as reported (functional::reported_lambdas)
   void check(const char* who) const;
 };
 

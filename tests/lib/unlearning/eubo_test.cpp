@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "unlearn/unlearning/adjusted_likelihood.h"
 #include "unlearn/unlearning/eubo.h"
@@ -338,6 +339,28 @@ TEST(EuboUnlearn, PreconditionsAreErrorsThatNameTheValue) {
   auto before = p.q_full->loc().clone();
   eubo_unlearn(*p.model, *p.q_full, p.erased, EuboOptions(base).max_steps(5));
   EXPECT_TRUE(p.q_full->loc().equal(before));
+}
+
+// EUBO with thresholds given as ln λ follows the same path as with λ (same seed, same noise).
+TEST(EuboUnlearn, LogLambdasAreTheSameThresholds) {
+  constexpr int64_t kDim = 4;
+  testing::TinyLogistic model(kDim);
+  auto erased = testing::make_logistic_batch(kDim, 9, /*seed=*/61);
+  auto q_full = testing::random_full_rank(kDim, /*seed=*/62);
+  const std::vector<double> lambdas{0.0, 0.05, 0.5};
+  const std::vector<double> logs{-std::numeric_limits<double>::infinity(), std::log(0.05), std::log(0.5)};
+  auto options = EuboOptions().num_samples(100).max_steps(60).lr(1e-2).report_every(30).seed(63);
+  auto a = eubo_unlearn(model, *q_full, erased, EuboOptions(options).lambdas(lambdas));
+  auto b = eubo_unlearn(model, *q_full, erased, EuboOptions(options).log_lambdas(logs));
+  ASSERT_EQ(b.runs.size(), 3u);
+  for (size_t r = 0; r < lambdas.size(); ++r) {
+    EXPECT_TRUE(torch::equal(a.runs[r].posterior->loc(), b.runs[r].posterior->loc())) << r;
+    EXPECT_EQ(a.runs[r].objective, b.runs[r].objective) << r;
+    EXPECT_EQ(b.runs[r].log_lambda, logs[r]);
+    EXPECT_DOUBLE_EQ(b.runs[r].lambda, lambdas[r]);
+  }
+  // The runs with a threshold did not all stay at the λ = 0 path (the thresholds act).
+  EXPECT_GT(testing::max_abs_diff(b.runs[0].posterior->loc(), b.runs[2].posterior->loc()), 1e-3);
 }
 
 }  // namespace

@@ -267,5 +267,67 @@ TEST(ReverseKlUnlearn, ReportsEssAndJson) {
   EXPECT_EQ(j["runs"][0]["objective_trace"].size(), 2u);
 }
 
+// Thresholds given as ln λ are the same thresholds: the same seed gives the same runs, bit for
+// bit (iterative and closed form), and the runs report both λ and ln λ.
+TEST(ReverseKlUnlearn, LogLambdasAreTheSameThresholds) {
+  auto p = testing::make_conjugate_problem(3, 24, 6, /*seed=*/181);
+  const std::vector<double> lambdas{0.2, 1e-3, 0.0};
+  std::vector<double> logs;
+  for (double l : lambdas) logs.push_back(std::log(l));  // log(0) = -inf
+  auto base = ReverseKlOptions().num_samples(300).max_steps(40).report_every(20).seed(182);
+  auto a = reverse_kl_unlearn(*p.model, *p.q_full, p.erased, ReverseKlOptions(base).lambdas(lambdas));
+  auto b = reverse_kl_unlearn(*p.model, *p.q_full, p.erased,
+                              ReverseKlOptions(base).lambdas({0.5}).log_lambdas(logs));  // replaces lambdas
+  ASSERT_EQ(b.runs.size(), 3u);
+  for (size_t r = 0; r < lambdas.size(); ++r) {
+    EXPECT_TRUE(torch::equal(a.runs[r].posterior->loc(), b.runs[r].posterior->loc())) << r;
+    EXPECT_EQ(a.runs[r].fraction_inside, b.runs[r].fraction_inside) << r;
+    EXPECT_DOUBLE_EQ(b.runs[r].lambda, lambdas[r]);  // e^{ln λ}
+    EXPECT_EQ(b.runs[r].log_lambda, logs[r]);
+  }
+  auto ca = reverse_kl_closed_form(*p.model, *p.q_full, p.erased,
+                                   ReverseKlClosedFormOptions().lambdas(lambdas).num_samples(5000).seed(183));
+  auto cb = reverse_kl_closed_form(*p.model, *p.q_full, p.erased,
+                                   ReverseKlClosedFormOptions().log_lambdas(logs).num_samples(5000).seed(183));
+  for (size_t r = 0; r < lambdas.size(); ++r) {
+    EXPECT_TRUE(torch::equal(ca.runs[r].posterior->loc(), cb.runs[r].posterior->loc())) << r;
+  }
+  nlohmann::json j = b;
+  EXPECT_DOUBLE_EQ(j["runs"][1]["log_lambda"].get<double>(), std::log(1e-3));
+  EXPECT_TRUE(j["runs"][2]["log_lambda"].is_null());  // λ = 0: ln λ = −∞ has no JSON number
+  EXPECT_NE(error_of([&] {
+              reverse_kl_unlearn(*p.model, *p.q_full, p.erased, ReverseKlOptions(base).log_lambdas({-1.0, 0.5}));
+            }).find("log_lambda = 0.5 must be <= 0"),
+            std::string::npos);
+}
+
+// In P = 2000 dimensions the samples of q(θ|D) have M² ≈ P ± 63, so the region holds any of them
+// only for ln λ near −P/2 = −1000, where λ itself is 0 in double. Given as ln λ = −1000 the
+// threshold M² < 2000 keeps the χ² fraction F_{χ²_2000}(2000) ≈ 0.504; λ = 1e-300 (the smallest
+// usable λ, ln λ = −690.8, M² < 1381.6) keeps none. 20 000 samples: 5 binomial standard
+// deviations = 0.018.
+TEST(ReverseKlClosedForm, LogLambdaReachesThresholdsBelowTheSmallestDouble) {
+  constexpr int kDim = 2000;
+  testing::TinyLogistic model(kDim);
+  auto erased = testing::make_logistic_batch(kDim, 5, /*seed=*/191);
+  auto gen = testing::make_gen(192);
+  auto q_full = MeanFieldGaussianImpl::from_moments(0.1 * torch::randn({kDim}, gen, torch::kFloat64),
+                                                    0.01 * torch::ones({kDim}, torch::kFloat64));
+  const double n = 20000;
+  auto result = reverse_kl_closed_form(model, *q_full, erased,
+                                       ReverseKlClosedFormOptions()
+                                           .log_lambdas({-1000.0, std::log(1e-300)})
+                                           .num_samples(static_cast<int64_t>(n))
+                                           .sample_chunk(5000)
+                                           .seed(193));
+  const double f = testing::chi2_cdf_even(kDim, 2000.0);
+  EXPECT_GT(f, 0.45);
+  EXPECT_LT(f, 0.55);
+  EXPECT_NEAR(result.runs[0].fraction_inside, f, 5 * std::sqrt(f * (1 - f) / n));
+  EXPECT_EQ(result.runs[0].lambda, 0.0);  // e^{−1000} underflows; ln λ carries the threshold
+  EXPECT_EQ(result.runs[0].log_lambda, -1000.0);
+  EXPECT_EQ(result.runs[1].fraction_inside, 0.0);
+}
+
 }  // namespace
 }  // namespace unlearn

@@ -2,6 +2,7 @@
 // Helpers of the variational-unlearning tests: a conjugate problem with exact posteriors (the
 // oracle), a small non-linear model, the χ² CDF, and error-message capture.
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -118,12 +119,14 @@ inline std::shared_ptr<GaussianPosteriorImpl> random_full_rank(int64_t dim, uint
 
 /// F_{χ²_k}(x) for even k, exactly: 1 − e^{−x/2} Σ_{j<k/2} (x/2)^j / j!.
 inline double chi2_cdf_even(int k, double x) {
-  double term = 1.0, sum = 1.0;
-  for (int j = 1; j < k / 2; ++j) {
-    term *= (x / 2) / j;
-    sum += term;
+  // The sum in log space: its terms overflow a double for k in the thousands.
+  double lse = -std::numeric_limits<double>::infinity();
+  for (int j = 0; j < k / 2; ++j) {
+    const double log_term = j * std::log(x / 2) - std::lgamma(j + 1.0);
+    const double hi = std::max(lse, log_term);
+    lse = hi + std::log(std::exp(lse - hi) + std::exp(log_term - hi));
   }
-  return 1.0 - std::exp(-x / 2) * sum;
+  return 1.0 - std::exp(-x / 2 + lse);
 }
 
 /// The message of the c10::Error f throws ("" when it throws none).

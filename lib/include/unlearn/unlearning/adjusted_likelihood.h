@@ -11,6 +11,12 @@
 // Gaussian q(θ|D) the test is the Mahalanobis ball M² < 2 ln(1/λ), and the fraction of
 // q(θ|D)-samples inside it is the χ² CDF F_{χ²_P}(2 ln(1/λ)).
 //
+// High dimensions: the samples of a P-dimensional Gaussian have M² ≈ P ± √(2P), so the region
+// holds any of them only for λ near e^{−P/2} — below the smallest double once P > ~1 400 (a
+// LeNet's 61 706 weights: ln λ ≈ −30 853 keeps about half). Such thresholds are given as ln λ
+// (`log_lambdas` in the unlearners' options, LogLambdas for their objectives); the masks only
+// ever use ln λ.
+//
 // Several λ are handled at once: `log_lambdas({0, 1e-5, 0.5})` is a [R] tensor and every mask
 // function broadcasts it against log-densities [..., S] (shared samples [S] give masks [R, S]).
 //
@@ -20,6 +26,7 @@
 //                                           F::log_lambdas({1e-3, 0.0}, lp.options()));  // [2, S]
 //   auto ll = F::erased_log_likelihood(model, theta, erased, /*chunk_size=*/512);        // [S]
 //   auto adjusted = torch::where(keep, ll, 0.0);                                         // [2, S]
+#include <string>
 #include <vector>
 
 #include <torch/torch.h>
@@ -27,15 +34,42 @@
 #include "unlearn/data/batch.h"
 #include "unlearn/model.h"
 
+namespace unlearn {
+
+/// Thresholds given as ln λ (each ≤ 0, −∞ for λ = 0), for the objectives' constructors:
+/// `EuboObjective(model, q, erased, LogLambdas{{-30853.0, -inf}})`.
+struct LogLambdas {
+  std::vector<double> values;
+};
+
+}  // namespace unlearn
+
 namespace unlearn::functional {
 
 /// Checks that λ is a number in [0, 1]: "lambda = 1.5 is outside [0, 1]" otherwise.
 void check_lambda(double lambda);
 
+/// Checks that ln λ is ≤ 0 (−∞ for λ = 0) and not NaN: "log_lambda = 0.5 must be <= 0" otherwise.
+void check_log_lambda(double log_lambda);
+
+/// The thresholds as ln λ: `log_lambdas` when it is not empty (each checked), otherwise ln of each
+/// of `lambdas` (checked; −∞ for λ = 0). Errors when both are empty.
+std::vector<double> resolve_log_lambdas(c10::ArrayRef<double> lambdas, c10::ArrayRef<double> log_lambdas);
+
+/// The λ a run reports: `lambdas` as given when `log_lambdas` is empty, else e^{ln λ} (0 where
+/// that underflows).
+std::vector<double> reported_lambdas(c10::ArrayRef<double> lambdas, c10::ArrayRef<double> log_lambdas);
+
+/// "lambda = 0.001" when λ = e^{log_lambda} is a normal double (or 0), else "ln lambda = -30853":
+/// how messages and reports name a threshold.
+std::string describe_threshold(double log_lambda);
+
 /// ln λ for each λ (−∞ for λ = 0) as a [R] tensor with these options; checks every λ and that
 /// the list is not empty.
 torch::Tensor log_lambdas(c10::ArrayRef<double> lambdas,
                           const torch::TensorOptions& options = torch::kFloat64);
+/// The same from thresholds given as ln λ (checked).
+torch::Tensor log_lambda_tensor(const LogLambdas& log_lambdas, const torch::TensorOptions& options = torch::kFloat64);
 
 /// The adjusted-likelihood indicator, in log space: keep iff log_q − log_q_mode > log_lambda
 /// (strict); log_lambda = −∞ (λ = 0) keeps every sample, whatever log_q is.

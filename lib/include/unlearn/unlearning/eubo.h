@@ -41,6 +41,7 @@
 
 #include "unlearn/data/batch.h"
 #include "unlearn/model.h"
+#include "unlearn/unlearning/adjusted_likelihood.h"
 #include "unlearn/posterior/gaussian.h"
 #include "unlearn/unlearning/data_parallel.h"
 #include "unlearn/unlearning/vbu_result.h"
@@ -61,6 +62,10 @@ struct EuboOptions {
   /// λ of the adjusted likelihood, one run each, trained together (each in [0, 1]; 0 = plain
   /// likelihood).
   TORCH_ARG(std::vector<double>, lambdas) = std::vector<double>{0.0};
+  /// The thresholds as ln λ (each ≤ 0, −∞ for λ = 0), one run each; when not empty it replaces
+  /// `lambdas`. For high-dimensional posteriors, whose useful λ (≈ e^{−P/2}) underflow a double
+  /// (adjusted_likelihood.h). Runs report λ = e^{ln λ} (0 when that underflows) and ln λ.
+  TORCH_ARG(std::vector<double>, log_lambdas) = std::vector<double>{};
   /// S, Monte Carlo samples per step (shared by all runs: common random numbers).
   TORCH_ARG(int64_t, num_samples) = 1000;
   /// Adam steps (the paper: 30 000).
@@ -102,6 +107,9 @@ class EuboObjective {
   /// erased: D_e; chunk_size: erased points per model call.
   EuboObjective(Model& model, const GaussianPosteriorImpl& q_full, const data::Batch& erased,
                 c10::ArrayRef<double> lambdas, int64_t chunk_size = 1024);
+  /// The thresholds as ln λ (adjusted_likelihood.h).
+  EuboObjective(Model& model, const GaussianPosteriorImpl& q_full, const data::Batch& erased,
+                const LogLambdas& log_lambdas, int64_t chunk_size = 1024);
 
   struct Terms {
     torch::Tensor objective;  ///< [R] the EUBO estimate per run, differentiable in q_u

@@ -33,6 +33,7 @@
 
 #include "unlearn/data/batch.h"
 #include "unlearn/model.h"
+#include "unlearn/unlearning/adjusted_likelihood.h"
 #include "unlearn/posterior/gaussian.h"
 #include "unlearn/unlearning/data_parallel.h"
 #include "unlearn/unlearning/vbu_result.h"
@@ -80,6 +81,10 @@ torch::Tensor weighted_log_prob_diag(const torch::Tensor& weighted_mean,
 struct ReverseKlOptions {
   /// λ of the adjusted likelihood, one run each, trained together (each in [0, 1]).
   TORCH_ARG(std::vector<double>, lambdas) = std::vector<double>{0.0};
+  /// The thresholds as ln λ (each ≤ 0, −∞ for λ = 0), one run each; when not empty it replaces
+  /// `lambdas`. For high-dimensional posteriors, whose useful λ (≈ e^{−P/2}) underflow a double
+  /// (adjusted_likelihood.h). Runs report λ = e^{ln λ} (0 when that underflows) and ln λ.
+  TORCH_ARG(std::vector<double>, log_lambdas) = std::vector<double>{};
   /// S, samples of q(θ|D) per step (shared by all runs).
   TORCH_ARG(int64_t, num_samples) = 1000;
   /// Adam steps (the paper: 30 000).
@@ -116,6 +121,10 @@ struct ReverseKlOptions {
 struct ReverseKlClosedFormOptions {
   /// λ of the adjusted likelihood, one run each (each in [0, 1]).
   TORCH_ARG(std::vector<double>, lambdas) = std::vector<double>{0.0};
+  /// The thresholds as ln λ (each ≤ 0, −∞ for λ = 0), one run each; when not empty it replaces
+  /// `lambdas`. For high-dimensional posteriors, whose useful λ (≈ e^{−P/2}) underflow a double
+  /// (adjusted_likelihood.h). Runs report λ = e^{ln λ} (0 when that underflows) and ln λ.
+  TORCH_ARG(std::vector<double>, log_lambdas) = std::vector<double>{};
   /// Samples of q(θ|D) in the one pass.
   TORCH_ARG(int64_t, num_samples) = 100000;
   /// Samples per block: memory is O(sample_chunk · (P + chunk_size)); the moments are
@@ -138,6 +147,9 @@ class ReverseKlObjective {
  public:
   ReverseKlObjective(Model& model, const GaussianPosteriorImpl& q_full, const data::Batch& erased,
                      c10::ArrayRef<double> lambdas, int64_t chunk_size = 1024);
+  /// The thresholds as ln λ (adjusted_likelihood.h).
+  ReverseKlObjective(Model& model, const GaussianPosteriorImpl& q_full, const data::Batch& erased,
+                     const LogLambdas& log_lambdas, int64_t chunk_size = 1024);
 
   /// What the samples θ_s = loc + L ε_s of q(θ|D) contribute (no gradient).
   struct Statistics {

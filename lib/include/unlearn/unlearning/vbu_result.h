@@ -7,6 +7,7 @@
 //   nlohmann::json j = result;   // reports only (no tensors)
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,6 +28,8 @@ using VbuProgressFn = std::function<void(int64_t steps, int64_t max_steps, const
 /// One λ of a (batched) unlearning call.
 struct VbuRun {
   double lambda = 0.0;
+  /// ln λ (−∞ for λ = 0): the threshold itself when λ underflows (options' log_lambdas).
+  double log_lambda = -std::numeric_limits<double>::infinity();
   /// The objective, averaged over the last report window (the last `report_every` steps; the
   /// single pass of the closed form). EUBO: the EUBO estimate (minimised). Reverse KL:
   /// Σ_s w̄_s log q_v(θ_s) (maximised).
@@ -60,7 +63,7 @@ struct VbuResult {
   bool converged = false;
 };
 
-/// JSON of the reports (no tensors): {"lambda", "objective", "fraction_inside",
+/// JSON of the reports (no tensors): {"lambda", "log_lambda" (null for λ = 0), "objective", "fraction_inside",
 /// "effective_sample_size" (null for EUBO), "seconds", "steps", "objective_trace"}.
 void to_json(nlohmann::json& j, const VbuRun& run);
 /// {"method", "seconds", "steps", "converged", "runs": [...]}.
