@@ -3,6 +3,8 @@
 #include <chrono>
 #include <ctime>
 #include <fstream>
+#include <limits>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -35,6 +37,7 @@ struct ForgetArgs {
   std::string ids_file;
   std::string method = "exact";
   double lambda = 0.0;
+  std::optional<double> log_lambda;  ///< the threshold as ln λ (replaces lambda): λ below a double's range
   int64_t steps = 5000;
   int64_t num_samples = 1000;
   double lr = 1e-3;
@@ -140,6 +143,9 @@ std::shared_ptr<GaussianPosteriorImpl> forget_gaussian(const ForgetArgs& a, cons
   }
   // eubo, rkl, rkl_closed: the variational methods with the adjusted likelihood.
   options = {{"lambda", a.lambda}, {"seed", a.seed}};
+  if (a.log_lambda) options["log_lambda"] = *a.log_lambda;
+  // One threshold, as λ or as ln λ (the options' log_lambdas replaces lambdas when given).
+  const std::vector<double> log_lambdas = a.log_lambda ? std::vector<double>{*a.log_lambda} : std::vector<double>{};
   // Each rank passes its own rows of D_e and a sum that adds the other ranks' (W = 1: all of D_e).
   auto share = distributed::erased_share(
       g_cluster, distributed::shard(current, g_cluster->world_size(), g_cluster->rank()), ids);
@@ -155,20 +161,20 @@ std::shared_ptr<GaussianPosteriorImpl> forget_gaussian(const ForgetArgs& a, cons
   if (a.method == "eubo") {
     options.update({{"steps", a.steps}, {"num_samples", a.num_samples}, {"lr", a.lr}});
     res = eubo_unlearn(*c.model, *g.posterior, share.erased,
-                       EuboOptions().lambdas({a.lambda}).max_steps(a.steps).num_samples(a.num_samples).lr(a.lr).seed(a.seed)
+                       EuboOptions().lambdas({a.lambda}).log_lambdas(log_lambdas).max_steps(a.steps).num_samples(a.num_samples).lr(a.lr).seed(a.seed)
                            .erased_log_likelihood(share.sum).progress_every(progress.every()).on_progress(on_progress));
     progress.finish();
   } else if (a.method == "rkl") {
     options.update({{"steps", a.steps}, {"num_samples", a.num_samples}, {"lr", a.lr}});
     res = reverse_kl_unlearn(*c.model, *g.posterior, share.erased,
-                             ReverseKlOptions().lambdas({a.lambda}).max_steps(a.steps).num_samples(a.num_samples)
+                             ReverseKlOptions().lambdas({a.lambda}).log_lambdas(log_lambdas).max_steps(a.steps).num_samples(a.num_samples)
                                  .lr(a.lr).seed(a.seed).erased_log_likelihood(share.sum)
                                  .progress_every(progress.every()).on_progress(on_progress));
     progress.finish();
   } else {
     options["num_samples"] = a.num_samples;
     res = reverse_kl_closed_form(*c.model, *g.posterior, share.erased,
-                                 ReverseKlClosedFormOptions().lambdas({a.lambda}).num_samples(a.num_samples).seed(a.seed)
+                                 ReverseKlClosedFormOptions().lambdas({a.lambda}).log_lambdas(log_lambdas).num_samples(a.num_samples).seed(a.seed)
                                      .erased_log_likelihood(share.sum));
   }
   nlohmann::json report;
@@ -293,7 +299,13 @@ void add_forget_command(CLI::App& app) {
                   "exact (conjugate models), eubo, rkl, rkl_closed (variational unlearning), bif (VI and "
                   "SG-MCMC runs) or retrain")
       ->check(CLI::IsMember({"exact", "eubo", "rkl", "rkl_closed", "bif", "retrain"}));
-  cmd->add_option("--lambda", a->lambda, "adjusted-likelihood threshold λ (eubo, rkl)")->check(CLI::Range(0.0, 1.0));
+  auto* lambda = cmd->add_option("--lambda", a->lambda, "adjusted-likelihood threshold λ (eubo, rkl, rkl_closed)")
+                     ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--log-lambda", a->log_lambda,
+                  "the threshold as ln λ <= 0, for high-dimensional posteriors where λ ≈ e^{-P/2} underflows "
+                  "(eubo, rkl, rkl_closed)")
+      ->check(CLI::Range(-std::numeric_limits<double>::max(), 0.0))
+      ->excludes(lambda);
   cmd->add_option("--steps", a->steps, "optimiser steps (eubo, rkl)")->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   cmd->add_option("--num-samples", a->num_samples, "Monte Carlo samples per step (closed form: in total)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));

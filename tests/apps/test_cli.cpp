@@ -64,7 +64,8 @@ TEST_F(Cli, VariationalForgetMethodsWriteGenerations) {
   for (const auto& args : {"--ids 1,2,3 --method eubo --steps 3000 --num-samples 200 --lr 0.01",
                            "--ids 4,5,6 --method rkl --steps 2000 --num-samples 500 --lr 0.01",
                            "--ids 7,8,9 --method rkl_closed --num-samples 50000",
-                           "--ids 10 --method rkl_closed --lambda 1 --num-samples 1000"}) {
+                           "--ids 10 --method rkl_closed --lambda 1 --num-samples 1000",
+                           "--ids 11 --method rkl_closed --log-lambda -0.5 --num-samples 1000"}) {
     auto r = run("forget " + run_dir.string() + " " + args);
     ASSERT_EQ(r.rc, 0) << args << ": " << r.out;
   }
@@ -72,7 +73,7 @@ TEST_F(Cli, VariationalForgetMethodsWriteGenerations) {
   std::string line;
   std::vector<nlohmann::json> rec;
   while (std::getline(audit, line)) rec.push_back(nlohmann::json::parse(line));
-  ASSERT_EQ(rec.size(), 4u);
+  ASSERT_EQ(rec.size(), 5u);
   // 3 of 60 points erased: leaving q(θ|D) as it is would sit at KL ≈ 0.2 from the target
   // (measured: 0.21 for ids 1,2,3 via λ = 1, which keeps q), so a bound of 0.02 shows that each
   // method moved at least 90 % of the way.
@@ -81,6 +82,14 @@ TEST_F(Cli, VariationalForgetMethodsWriteGenerations) {
     EXPECT_EQ(rec[i]["options"]["lambda"], 0.0);
   }
   EXPECT_EQ(rec[3]["options"]["report"]["fraction_inside"], 0.0);
+  // ln λ = −0.5: inside iff M² < 1, in P = 3 dimensions F_χ²₃(1) = 0.199; 1000 samples, 5 binomial
+  // standard deviations = 0.063.
+  EXPECT_EQ(rec[4]["options"]["log_lambda"], -0.5);
+  EXPECT_NEAR(rec[4]["options"]["report"]["fraction_inside"].get<double>(), 0.199, 0.063) << rec[4].dump();
+  // λ and ln λ together are refused before anything happens.
+  auto both = run("forget " + run_dir.string() + " --ids 12 --method rkl_closed --lambda 0.5 --log-lambda -1");
+  EXPECT_NE(both.rc, 0);
+  EXPECT_NE(both.out.find("excludes"), std::string::npos) << both.out;
   EXPECT_EQ(run("export " + run_dir.string()).rc, 0);
 }
 
