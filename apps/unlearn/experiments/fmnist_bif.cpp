@@ -327,36 +327,23 @@ class FmnistStudy {
       };
       const int64_t every = std::max<int64_t>(1, v.steps / 5);
       const uint64_t seed = static_cast<uint64_t>(c_.seed) + (method == "eubo" ? 15 : 16);
-      VbuResult res;
-      if (method == "eubo") {
-        res = eubo_unlearn(*model_, origin, share.erased,
-                           EuboOptions()
-                               .log_lambdas(log_lambdas)
-                               .num_samples(v.mc_samples)
-                               .max_steps(v.steps)
-                               .lr(v.lr)
-                               .chunk_size(v.chunk)
-                               .erased_batch_size(v.erased_batch_size)
-                               .report_every(every)
-                               .seed(seed)
-                               .erased_log_likelihood(share.sum)
-                               .progress_every(every)
-                               .on_progress(on_progress));
-      } else {
-        res = reverse_kl_unlearn(*model_, origin, share.erased,
-                                 ReverseKlOptions()
-                                     .log_lambdas(log_lambdas)
-                                     .num_samples(v.mc_samples)
-                                     .max_steps(v.steps)
-                                     .lr(v.lr)
-                                     .chunk_size(v.chunk)
-                                     .erased_batch_size(v.erased_batch_size)
-                                     .report_every(every)
-                                     .seed(seed)
-                                     .erased_log_likelihood(share.sum)
-                                     .progress_every(every)
-                                     .on_progress(on_progress));
-      }
+      // EuboOptions and ReverseKlOptions share these settings (and their setters' names).
+      auto configure = [&](auto options) {
+        return options.log_lambdas(log_lambdas)
+            .num_samples(v.mc_samples)
+            .max_steps(v.steps)
+            .lr(v.lr)
+            .chunk_size(v.chunk)
+            .erased_batch_size(v.erased_batch_size)
+            .report_every(every)
+            .seed(seed)
+            .erased_log_likelihood(share.sum)
+            .progress_every(every)
+            .on_progress(on_progress);
+      };
+      const VbuResult res = method == "eubo"
+                                ? eubo_unlearn(*model_, origin, share.erased, configure(EuboOptions()))
+                                : reverse_kl_unlearn(*model_, origin, share.erased, configure(ReverseKlOptions()));
       // The λ of one call are trained together: each row's forget time is the call's.
       record_timing(method, train_s, r, retrain_s, res.seconds, /*requests=*/1);
       nlohmann::json report = res;
