@@ -23,7 +23,19 @@ def read_rows(path):
         return list(csv.DictReader(f))
 
 
+def underflowed(r):
+    """A threshold given as ln λ whose λ is below the smallest double (reported as 0): no place on
+    the λ axis, so it is left out of the plot (results.csv has it)."""
+    ln = r.get("log_lambda") or ""
+    return float(r["lambda"] or "nan") == 0 and ln not in ("", "-inf") and math.isfinite(float(ln))
+
+
 def kl_vs_lambda(out_dir, rows):
+    skipped = [r for r in rows if r["lambda"] and underflowed(r)]
+    if skipped:
+        print("plot.py: ln λ = %s left out of kl_vs_lambda.png (λ underflows)"
+              % ", ".join(sorted({r["log_lambda"] for r in skipped})), file=sys.stderr)
+    rows = [r for r in rows if not (r["lambda"] and underflowed(r))]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
     styles = {"eubo": ("EUBO", "o-"), "rkl": ("reverse KL", "s-"), "rkl_closed": ("reverse KL (closed form)", "^--")}
     full = {r["method"]: r for r in rows if not r["lambda"]}

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <stdexcept>
+#include <string>
 
 #include "progress.h"
 #include "unlearn/unlearning/bif/vi_bif.h"
@@ -16,7 +18,7 @@ namespace {
 bif::InverseHvpOptions solver_options(const BifArgs& a) {
   return bif::InverseHvpOptions()
       .kind(bif::solver_kind_from_string(a.solver))
-      .lissa(bif::LissaOptions().terms(a.lissa_terms).scale(a.lissa_scale).damping(a.damping))
+      .lissa(bif::LissaOptions().terms(a.lissa_terms).scale(a.lissa_scale).damping(a.damping).guard(a.lissa_guard))
       .cg(bif::CgOptions().tol(a.cg_tol).max_iter(a.cg_max_iter).damping(a.damping))
       .dense_damping(a.damping);
 }
@@ -25,6 +27,7 @@ nlohmann::json options_json(const BifArgs& a, int64_t batch) {
   nlohmann::json o{{"solver", a.solver}, {"removal_batch", batch}, {"damping", a.damping}, {"seed", a.seed}};
   if (a.solver == "lissa") {
     o["lissa_terms"] = a.lissa_terms;
+    if (a.lissa_guard > 0) o["lissa_guard"] = a.lissa_guard;
     o["hvp_batch"] = a.hvp_batch;
     if (a.lissa_c > 0) o["lissa_c"] = a.lissa_c;
     else o["lissa_scale"] = a.lissa_scale;
@@ -95,6 +98,18 @@ void add_bif_options(CLI::App& cmd, BifArgs& a) {
       ->group(g);
   cmd.add_option("--damping", a.damping, "δ added to the Hessian (default 0)")->check(CLI::NonNegativeNumber)->group(g);
   cmd.add_option("--lissa-terms", a.lissa_terms, "LiSSA: terms T (default 32)")->check(CLI::Range(int64_t{1}, int64_t{1} << 30))->group(g);
+  cmd.add_option("--lissa-guard", a.lissa_guard,
+                 "LiSSA: divergence guard κ, 0 (off, default) or >= 1: keep the terms before the first iterate h_t "
+                 "above κ(t + 1)·||∇h||")
+      ->check([](const std::string& v) {
+        double k = -1;
+        try {
+          k = std::stod(v);
+        } catch (const std::exception&) {
+        }
+        return k == 0 || k >= 1 ? std::string() : "must be 0 (off) or >= 1, got " + v;
+      })
+      ->group(g);
   auto* c = cmd.add_option("--lissa-c", a.lissa_c, "LiSSA: scale s = c / n, n the data left (default 1)")
                 ->check(CLI::PositiveNumber)->group(g);
   // A scale given as such replaces the papers' s = c / n.

@@ -116,6 +116,7 @@ TEST_F(FmnistExperiment, TinyConfigWritesResults) {
   EXPECT_NE(row("rkl_lambda=0/processed")[6], row("vi/origin")[6]);
   // results.json carries each call's report (objective, fraction inside, reverse KL's ESS).
   auto json = nlohmann::json::parse(cli_test::slurp(out / "results.json"));
+  EXPECT_TRUE(json.at("lissa_guard").empty()) << "the guard is off in the tiny config";
   ASSERT_EQ(json.at("vbu").size(), 2u);
   EXPECT_EQ(json["vbu"][0]["method"], "eubo");
   EXPECT_EQ(json["vbu"][1]["method"], "rkl");
@@ -149,6 +150,43 @@ TEST_F(FmnistExperiment, VariationalUnlearningNeedsTheViPosterior) {
   EXPECT_EQ(rc2, 2) << text2;
   EXPECT_NE(text2.find("\"elbo\" is unknown"), std::string::npos) << text2;
   EXPECT_FALSE(fs::exists(base_ / "bad"));
+  // LiSSA's guard: 0 (off) or >= 1, nothing between.
+  config["vbu"]["methods"] = {"eubo"};
+  config["bif"]["lissa_guard"] = 0.5;
+  std::ofstream(base_ / "bad.json") << config.dump();
+  auto [rc3, text3] = cli_test::run("experiment " + (base_ / "bad.json").string() + " --out " + (base_ / "bad").string());
+  EXPECT_EQ(rc3, 2) << text3;
+  EXPECT_NE(text3.find("bif.lissa_guard = 0.5"), std::string::npos) << text3;
+  EXPECT_FALSE(fs::exists(base_ / "bad"));
+}
+
+// bif.lissa_guard: the study reports, per method and removal, how many requests' LiSSA series the
+// guard cut and the fewest terms it kept; κ = 1 is the strictest legal guard. Off, the report is
+// empty (TinyConfigWritesResults' config has no guard).
+TEST_F(FmnistExperiment, LissaGuardIsReported) {
+  auto config = nlohmann::json::parse(cli_test::slurp(tiny_config()));
+  config["bif"]["methods"] = {"sgld"};
+  config.erase("vbu");
+  config["bif"]["lissa_guard"] = {{"sgld", 1.0}};  // per method, as lissa_terms
+  std::ofstream(base_ / "guard.json") << config.dump();
+  auto out = base_ / "guard";
+  auto [rc, text] = cli_test::run("experiment " + (base_ / "guard.json").string() + " --out " + out.string());
+  ASSERT_EQ(rc, 0) << text;
+  auto json = nlohmann::json::parse(cli_test::slurp(out / "results.json"));
+  ASSERT_EQ(json["lissa_guard"]["sgld"].size(), 1u) << json["lissa_guard"].dump();
+  const auto& g = json["lissa_guard"]["sgld"][0];
+  EXPECT_EQ(g["removed"], 128);
+  EXPECT_EQ(g["requests"], 2);
+  EXPECT_EQ(g["terms"], 8);
+  EXPECT_GE(g["requests_cut"].get<int>(), 0);
+  EXPECT_LE(g["requests_cut"].get<int>(), 2);
+  EXPECT_GE(g["fewest_terms_kept"].get<int>(), 0);
+  EXPECT_LE(g["fewest_terms_kept"].get<int>(), 8);
+  EXPECT_EQ(g["requests_cut"].get<int>() > 0, g["fewest_terms_kept"].get<int>() < 8);
+  EXPECT_EQ(g["requests_cut"].get<int>() > 0, text.find("the LiSSA guard") != std::string::npos) << text;
+  auto rows = read_csv(out / "results.csv");
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_TRUE(std::isfinite(std::stod(rows[2][2]))) << "sgld/processed";
 }
 
 // "count": [k1, k2]: one origin per method, then per removal a retrain and a forgetting run from

@@ -1,6 +1,8 @@
 // End-to-end tests of the real `unlearn` binary: train -> forget -> export on tiny configs,
 // resume after kill -9, and bad input that must exit 2 and leave the run directory untouched.
 #include "cli_support.h"
+#include <cmath>
+#include <tuple>
 
 namespace {
 using namespace cli_test;
@@ -152,6 +154,8 @@ TEST_F(Cli, BadRequestsExitTwoAndChangeNothing) {
   expect_rejected("forget " + run_dir.string() + " --ids 7", "already erased ids: [7]");
   expect_rejected("forget " + run_dir.string() + " --ids x", "'x' is not an integer id");
   expect_rejected("forget " + (dir_ / "nowhere").string() + " --ids 1", "does not exist");
+  expect_rejected("forget " + run_dir.string() + " --ids 1 --method bif --solver lissa --lissa-guard 0.5",
+                  "must be 0 (off) or >= 1, got 0.5");
 
   // A truncated or corrupted newest generation is reported, and nothing is written.
   auto gen1 = run_dir / "gen-0001.ckpt";
@@ -179,6 +183,8 @@ TEST_F(Cli, BadRequestsExitTwoAndChangeNothing) {
 namespace {
 // The paper studies end to end on their tiny configs: the CSV headers the issues fix, one row
 // per method (and λ), finite numbers.
+class CliExperimentLogLambdas : public CliTest {};
+
 TEST(CliExperiment, VbuAndGmmBifTinyConfigsWriteResults) {
   auto out = fs::temp_directory_path() / ("unlearn_exp_" + std::to_string(::getpid()));
   fs::remove_all(out);
@@ -187,7 +193,8 @@ TEST(CliExperiment, VbuAndGmmBifTinyConfigsWriteResults) {
   ASSERT_EQ(r.rc, 0) << r.out;
   auto csv = slurp(out / "vbu" / "results.csv");
   EXPECT_EQ(csv.substr(0, csv.find('\n')),
-            "method,lambda,kl_erased_mean,kl_erased_std,kl_remaining_mean,kl_remaining_std,kl_param,seconds");
+            "method,lambda,kl_erased_mean,kl_erased_std,kl_remaining_mean,kl_remaining_std,kl_param,seconds,"
+            "log_lambda");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 2 + 3 * 6);  // full, retrain, 3 methods × 6 λ
   EXPECT_EQ(csv.find("nan"), std::string::npos) << csv;
   r = run("experiment " + src + "/configs/gmm_bif_tiny.json --out " + (out / "gmm").string() + " --quiet");
@@ -201,4 +208,65 @@ TEST(CliExperiment, VbuAndGmmBifTinyConfigsWriteResults) {
   EXPECT_EQ(r.rc, 2);
   fs::remove_all(out);
 }
+
+// unlearn.log_lambdas: thresholds as ln λ beside `lambdas`, all trained in one batch. On the 20-
+// dimensional moons posterior ln λ = −10 keeps M² < 20 (about half of χ²₂₀), so the run moves; it
+// must be the very run that λ = e^{−10} gives (same threshold, common random numbers), and the
+// CSV / JSON must name ln λ. Bad thresholds exit 2 naming the field and write nothing.
+TEST_F(CliExperimentLogLambdas, AreTheSameThresholdsAsLambdas) {
+  const std::string src = UNLEARN_SOURCE_DIR;
+  auto cfg = nlohmann::json::parse(slurp(fs::path(src) / "configs/moons_vbu_tiny.json"));
+  cfg["data"]["path"] = src + "/configs/data/moons_100.csv";
+  cfg["model"]["inducing"] = src + "/configs/data/moons_inducing_20.csv";
+  cfg["unlearn"]["methods"] = {"rkl_closed"};
+  cfg["unlearn"]["lambdas"] = {std::exp(-10.0), 0.0};
+  cfg["unlearn"]["log_lambdas"] = {-10.0};
+  cfg["metric"]["map_lambdas"] = nlohmann::json::array();
+  auto r = run("experiment " + write_config("log.json", cfg).string() + " --out " + (dir_ / "out").string() +
+               " --quiet");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  std::vector<std::vector<std::string>> rows;
+  {
+    std::istringstream csv(slurp(dir_ / "out" / "results.csv"));
+    std::string line;
+    std::getline(csv, line);
+    EXPECT_EQ(line.substr(line.rfind(',') + 1), "log_lambda");
+    while (std::getline(csv, line)) {
+      std::vector<std::string> cells;
+      std::istringstream ls(line);
+      for (std::string c; std::getline(ls, c, ',');) cells.push_back(c);
+      if (line.back() == ',') cells.emplace_back();
+      rows.push_back(cells);
+    }
+  }
+  ASSERT_EQ(rows.size(), 2u + 3u);  // full, retrain, three thresholds
+  EXPECT_EQ(rows[2][0], "rkl_closed");
+  EXPECT_EQ(rows[2][8], "-10");     // ln(e^{-10}) as written back
+  EXPECT_EQ(rows[3][8], "-inf");    // λ = 0
+  EXPECT_EQ(rows[4][8], "-10");     // from log_lambdas
+  EXPECT_EQ(rows[0][8], "");        // full: no threshold
+  EXPECT_EQ(rows[2][6], rows[4][6]) << "kl_param of λ = e^-10 and ln λ = -10 differ";
+  EXPECT_NE(rows[3][6], rows[4][6]) << "ln λ = -10 did not change the run";
+  auto json = nlohmann::json::parse(slurp(dir_ / "out" / "results.json"));
+  EXPECT_EQ(json["rows"][3]["log_lambda"], nullptr);
+  EXPECT_DOUBLE_EQ(json["rows"][4]["log_lambda"].get<double>(), -10.0);
+  const double inside = json["rows"][4]["fraction_inside"].get<double>();
+  EXPECT_GT(inside, 0.2);  // F_χ²₂₀(20) = 0.542; 2 000 samples: sd 0.011, wide margins for the q fit
+  EXPECT_LT(inside, 0.9);
+
+  for (auto [field, value, needle] :
+       {std::tuple<const char*, nlohmann::json, const char*>{"log_lambdas", nlohmann::json::array({0.5}),
+                                                              "unlearn.log_lambdas"},
+        {"lambdas", nlohmann::json::array(), "are both empty"}}) {
+    auto bad = cfg;
+    bad["unlearn"][field] = value;
+    if (std::string(field) == "lambdas") bad["unlearn"]["log_lambdas"] = nlohmann::json::array();
+    auto out = dir_ / ("bad_" + std::string(field));
+    r = run("experiment " + write_config("bad.json", bad).string() + " --out " + out.string() + " --quiet");
+    EXPECT_EQ(r.rc, 2) << field << ": " << r.out;
+    EXPECT_NE(r.out.find(needle), std::string::npos) << r.out;
+    EXPECT_FALSE(fs::exists(out)) << field << ": wrote " << out;
+  }
+}
 }  // namespace
+

@@ -14,13 +14,14 @@ using io::Range;
 
 // `key`: one number for every method, or {"vi": .., "sgld": .., "sghmc": ..} (absent ones keep
 // their defaults).
-void read_per_method(const io::JsonObjectReader& r, const std::string& key, std::map<std::string, int64_t>& values,
+template <class T>
+void read_per_method(const io::JsonObjectReader& r, const std::string& key, std::map<std::string, T>& values,
                      const Range& range) {
   if (r.raw(key).is_object()) {
     auto o = r.object(key);
-    for (auto& [m, v] : values) v = o.get<int64_t>(m, v, range);
+    for (auto& [m, v] : values) v = o.get<T>(m, v, range);
   } else if (r.has(key)) {
-    const auto all = r.get<int64_t>(key, 0, range);
+    const auto all = r.get<T>(key, T{}, range);
     for (auto& [m, v] : values) v = all;
   }
 }
@@ -97,13 +98,19 @@ FmnistBifConfig parse_fmnist_bif_config(const nlohmann::json& json) {
     auto lc = b.object("lissa_c");
     for (auto& [m, v] : c.lissa_c) v = lc.get<double>(m, v, Range::positive());
     read_per_method(b, "hvp_batch_size", c.hvp_batch_size, Range::non_negative());
-    c.sample_steps = b.get<int64_t>("sample_steps", c.sample_steps, Range::at_least(1));
+    read_per_method(b, "sample_steps", c.sample_steps, Range::at_least(1));
     c.hessian_states = b.get<int64_t>("hessian_states", c.hessian_states, Range::non_negative());
     c.refresh_bank = b.get<bool>("refresh_bank", c.refresh_bank);
     c.vi_energy_samples = b.get<int64_t>("vi_mc_samples", c.vi_energy_samples, Range::at_least(1));
     c.cg_tol = b.get<double>("cg_tol", c.cg_tol, Range::positive());
     c.cg_max_iter = b.get<int64_t>("cg_max_iter", c.cg_max_iter, Range::at_least(1));
     c.damping = b.get<double>("damping", c.damping, Range::non_negative());
+    read_per_method(b, "lissa_guard", c.lissa_guard, Range::non_negative());
+    for (const auto& [m, g] : c.lissa_guard)
+      if (g > 0 && g < 1)
+        throw io::ConfigError(fmt::format("{}{} = {}: must be 0 (off) or >= 1 (a stable LiSSA series keeps its "
+                                          "iterates within ||h_t|| <= (t + 1) ||v||)",
+                                          b.field("lissa_guard"), b.raw("lissa_guard").is_object() ? "." + m : "", g));
   }
   {
     auto v = r.object("vbu");

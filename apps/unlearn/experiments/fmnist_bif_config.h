@@ -66,13 +66,16 @@ struct FmnistBifConfig {
   std::map<std::string, int64_t> lissa_terms{{"vi", 64}, {"sgld", 64}, {"sghmc", 64}};
   std::map<std::string, double> lissa_c{{"vi", 0.1}, {"sgld", 0.005}, {"sghmc", 0.05}};
   std::map<std::string, int64_t> hvp_batch_size{{"vi", 128}, {"sgld", 128}, {"sghmc", 128}};
-  int64_t sample_steps = 5;
+  /// SG-MCMC sampler steps per request (a number sets both).
+  std::map<std::string, int64_t> sample_steps{{"sgld", 5}, {"sghmc", 5}};
   int64_t hessian_states = 0;  ///< 0: all sample_steps states
   bool refresh_bank = true;    ///< the processed chain's predictive includes its forgetting-phase states
   int64_t vi_energy_samples = 5;
   double cg_tol = 1e-4;
   int64_t cg_max_iter = 50;
   double damping = 0.0;
+  /// Per method: LiSSA's divergence guard κ (bif::LissaOptions::guard; 0: off, the papers' recursion).
+  std::map<std::string, double> lissa_guard{{"vi", 0.0}, {"sgld", 0.0}, {"sghmc", 0.0}};
   // variational unlearning of the VI posterior
   FmnistVbuConfig vbu;
   // evaluation

@@ -2,6 +2,8 @@
 // train q(θ|D) by VI, retrain q(θ|D_r) from it, unlearn with EUBO, reverse KL (iterative and
 // closed form) for every λ at once, and compare predictives on D_e and D_r with the retrained one.
 #include <chrono>
+#include <cmath>
+#include <limits>
 #include <cstdlib>
 #include <exception>
 #include <fstream>
@@ -38,6 +40,9 @@ struct VbuStudy {
   std::string erase_rule;
   inference::VIOptions train;
   std::vector<double> lambdas;
+  // Thresholds given as ln λ (after `lambdas`), for posteriors whose useful λ ≈ e^{−P/2}
+  // underflow a double (the 7 065-weight logistic model on Fashion-MNIST: ln λ ≈ −3 532).
+  std::vector<double> log_lambdas;
   int64_t unlearn_steps = 30000, unlearn_samples = 1000, closed_form_samples = 100000;
   double closed_form_jitter = 0.0;  // ReverseKlClosedFormOptions::jitter
   double unlearn_lr = 1e-3;
@@ -92,8 +97,15 @@ VbuStudy parse(const nlohmann::json& json, const fs::path& base_dir) {
       .batch_size(t.get<int64_t>("batch_size", 0, Range::non_negative()))  // 0: full batch (the paper)
       .seed(s.seed);
   auto u = root.object("unlearn");
-  s.lambdas = u.get_vector<double>("lambdas", {0.5, 0.1, 1e-3, 1e-5, 1e-9, 0.0}, Range::closed(0, 1));
-  if (s.lambdas.empty()) throw io::ConfigError(u.field("lambdas") + " must list at least one λ");
+  s.log_lambdas = u.get_vector<double>("log_lambdas", {}, Range::at_most(0));
+  // lambdas defaults to the paper's six only when no ln λ is given.
+  s.lambdas = u.get_vector<double>("lambdas",
+                                   s.log_lambdas.empty() ? std::vector<double>{0.5, 0.1, 1e-3, 1e-5, 1e-9, 0.0}
+                                                         : std::vector<double>{},
+                                   Range::closed(0, 1));
+  if (s.lambdas.empty() && s.log_lambdas.empty())
+    throw io::ConfigError(u.field("lambdas") + " and " + u.field("log_lambdas") +
+                          " are both empty: list at least one threshold");
   s.unlearn_steps = u.get<int64_t>("steps", 30000, Range::at_least(1));
   s.unlearn_samples = u.get<int64_t>("num_samples", 1000, Range::at_least(1));
   s.unlearn_lr = u.get<double>("lr", 1e-3, Range::positive());
@@ -113,20 +125,38 @@ VbuStudy parse(const nlohmann::json& json, const fs::path& base_dir) {
   return s;
 }
 
+// Every threshold of the study as ln λ: `lambdas` (−∞ for 0), then `log_lambdas`; each method
+// trains them all in one batch.
+std::vector<double> all_log_lambdas(const VbuStudy& s) {
+  std::vector<double> all;
+  if (!s.lambdas.empty()) all = functional::resolve_log_lambdas(s.lambdas, {});
+  all.insert(all.end(), s.log_lambdas.begin(), s.log_lambdas.end());
+  return all;
+}
+
 struct Row {
   std::string method;
   std::optional<double> lambda;
+  std::optional<double> log_lambda;  // ln λ, −∞ for λ = 0
   metrics::MeanStd kl_erased, kl_remaining;
   double kl_param = 0, seconds = 0;
   std::optional<double> fraction_inside, ess;
 };
 
 std::string fmt_lambda(const std::optional<double>& l) { return l ? fmt::format("{:g}", *l) : ""; }
+std::string fmt_log_lambda(const std::optional<double>& l) { return l ? fmt::format("{:.10g}", *l) : ""; }
+// The table's threshold: λ, or e^{ln λ} where λ underflows a double.
+std::string fmt_threshold(const Row& r) {
+  if (r.lambda && *r.lambda == 0 && r.log_lambda && std::isfinite(*r.log_lambda))
+    return fmt::format("e^{:.6g}", *r.log_lambda);
+  return fmt_lambda(r.lambda);
+}
 
 }  // namespace
 
 void run_vbu_experiment(const nlohmann::json& json, const ExperimentContext& ctx) {
   auto s = parse(json, ctx.config_dir);
+  const auto thresholds = all_log_lambdas(s);
   fs::create_directories(ctx.out_dir);
   auto say = [&](const std::string& line) {
     if (!ctx.quiet) fmt::print("{}\n", line);
@@ -184,7 +214,13 @@ void run_vbu_experiment(const nlohmann::json& json, const ExperimentContext& ctx
     retrain();
   }
 
-  // Every λ of a method as one batched computation.
+  // Every λ of a method as one batched computation. Without ln λ the options get `lambdas`
+  // itself, so runs report each λ exactly as written.
+  auto with_thresholds = [&](auto options) {
+    if (s.log_lambdas.empty()) return options.lambdas(s.lambdas);
+    return options.log_lambdas(thresholds);
+  };
+
   std::vector<VbuResult> results;
   std::exception_ptr unlearn_error;
   try {
@@ -194,7 +230,7 @@ void run_vbu_experiment(const nlohmann::json& json, const ExperimentContext& ctx
       std::optional<Progress> progress;
       VbuProgressFn on_progress;
       if (method != "rkl_closed") {
-        progress.emplace(progress_options(method + " (" + std::to_string(s.lambdas.size()) + " λ)", s.unlearn_steps,
+        progress.emplace(progress_options(method + " (" + std::to_string(thresholds.size()) + " λ)", s.unlearn_steps,
                                           method == "eubo" ? "EUBO" : "objective"));
         if (!ctx.quiet) {
           on_progress = [&progress](int64_t steps, int64_t, const std::vector<double>& objective) {
@@ -205,24 +241,24 @@ void run_vbu_experiment(const nlohmann::json& json, const ExperimentContext& ctx
       const int64_t progress_every = progress ? progress->every() : 100;
       if (method == "eubo") {
         results.push_back(eubo_unlearn(*s.model, *q_full, erased.batch(),
-                                       EuboOptions().lambdas(s.lambdas).num_samples(s.unlearn_samples)
+                                       with_thresholds(EuboOptions()).num_samples(s.unlearn_samples)
                                            .max_steps(s.unlearn_steps).lr(s.unlearn_lr).seed(s.seed + 2)
                                            .erased_batch_size(s.erased_batch_size)
                                            .progress_every(progress_every).on_progress(on_progress)));
       } else if (method == "rkl") {
         results.push_back(reverse_kl_unlearn(*s.model, *q_full, erased.batch(),
-                                             ReverseKlOptions().lambdas(s.lambdas).num_samples(s.unlearn_samples)
+                                             with_thresholds(ReverseKlOptions()).num_samples(s.unlearn_samples)
                                                  .max_steps(s.unlearn_steps).lr(s.unlearn_lr).seed(s.seed + 3)
                                                  .erased_batch_size(s.erased_batch_size)
                                                  .progress_every(progress_every).on_progress(on_progress)));
       } else {
         results.push_back(reverse_kl_closed_form(*s.model, *q_full, erased.batch(),
-                                                 ReverseKlClosedFormOptions().lambdas(s.lambdas)
+                                                 with_thresholds(ReverseKlClosedFormOptions())
                                                      .num_samples(s.closed_form_samples).seed(s.seed + 4)
                                                      .jitter(s.closed_form_jitter)));
       }
       if (progress) progress->finish();
-      say(fmt::format("{}: {} λ values in one batch, {:.1f} s", method, s.lambdas.size(), since(t0)));
+      say(fmt::format("{}: {} λ values in one batch, {:.1f} s", method, thresholds.size(), since(t0)));
     }
   } catch (...) {
     unlearn_error = std::current_exception();
@@ -240,7 +276,7 @@ void run_vbu_experiment(const nlohmann::json& json, const ExperimentContext& ctx
   auto ref_r = metrics::predictive_probs(*s.model, *q_retrain, xr, s.predictive_samples, gen);
   auto evaluate = [&](const std::string& method, std::optional<double> lambda,
                       const GaussianPosteriorImpl& q, double seconds) {
-    Row row{method, lambda, {}, {}, 0, seconds, std::nullopt, std::nullopt};
+    Row row{method, lambda, std::nullopt, {}, {}, 0, seconds, std::nullopt, std::nullopt};
     row.kl_erased = metrics::averaged_kl(ref_e, metrics::predictive_probs(*s.model, q, xe, s.predictive_samples, gen));
     row.kl_remaining = metrics::averaged_kl(ref_r, metrics::predictive_probs(*s.model, q, xr, s.predictive_samples, gen));
     torch::NoGradGuard no_grad;
@@ -254,6 +290,7 @@ void run_vbu_experiment(const nlohmann::json& json, const ExperimentContext& ctx
   for (const auto& res : results) {
     for (const auto& run : res.runs) {
       auto row = evaluate(res.method, run.lambda, *run.posterior, res.seconds);
+      row.log_lambda = run.log_lambda;
       row.fraction_inside = run.fraction_inside;
       row.ess = run.effective_sample_size;
       rows.push_back(row);
@@ -261,17 +298,22 @@ void run_vbu_experiment(const nlohmann::json& json, const ExperimentContext& ctx
   }
 
   // results.csv / results.json / the terminal table.
-  std::string csv = "method,lambda,kl_erased_mean,kl_erased_std,kl_remaining_mean,kl_remaining_std,kl_param,seconds\n";
+  // log_lambda last: ln λ of each unlearning row (-inf for λ = 0), the threshold itself where λ
+  // underflows to 0; the earlier columns keep the layout of the first release.
+  std::string csv =
+      "method,lambda,kl_erased_mean,kl_erased_std,kl_remaining_mean,kl_remaining_std,kl_param,seconds,log_lambda\n";
   nlohmann::json jrows = nlohmann::json::array();
   for (const auto& r : rows) {
-    csv += fmt::format("{},{},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.4g}\n", r.method, fmt_lambda(r.lambda),
+    csv += fmt::format("{},{},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.4g},{}\n", r.method, fmt_lambda(r.lambda),
                        r.kl_erased.mean, r.kl_erased.std, r.kl_remaining.mean, r.kl_remaining.std, r.kl_param,
-                       r.seconds);
+                       r.seconds, fmt_log_lambda(r.log_lambda));
     nlohmann::json j{{"method", r.method},
                      {"lambda", r.lambda ? nlohmann::json(*r.lambda) : nlohmann::json(nullptr)},
                      {"kl_erased_mean", r.kl_erased.mean}, {"kl_erased_std", r.kl_erased.std},
                      {"kl_remaining_mean", r.kl_remaining.mean}, {"kl_remaining_std", r.kl_remaining.std},
                      {"kl_param", r.kl_param}, {"seconds", r.seconds}};
+    if (r.log_lambda)
+      j["log_lambda"] = std::isfinite(*r.log_lambda) ? nlohmann::json(*r.log_lambda) : nlohmann::json(nullptr);
     if (r.fraction_inside) j["fraction_inside"] = *r.fraction_inside;
     if (r.ess) j["effective_sample_size"] = *r.ess;
     jrows.push_back(j);
@@ -289,11 +331,11 @@ void run_vbu_experiment(const nlohmann::json& json, const ExperimentContext& ctx
   }
   io::write_text_atomic(ctx.out_dir / "results.json", out.dump(2) + "\n");
   if (!ctx.quiet) {
-    fmt::print("\n{:<11} {:>8} {:>20} {:>20} {:>10} {:>8} {:>8}\n", "method", "lambda", "KL on D_e (mean±std)",
+    fmt::print("\n{:<11} {:>10} {:>20} {:>20} {:>10} {:>8} {:>8}\n", "method", "lambda", "KL on D_e (mean±std)",
                "KL on D_r (mean±std)", "KL param", "inside", "seconds");
     for (const auto& r : rows)
-      fmt::print("{:<11} {:>8} {:>10.4f} ± {:<7.4f} {:>10.4f} ± {:<7.4f} {:>10.4f} {:>8} {:>8.2f}\n", r.method,
-                 fmt_lambda(r.lambda), r.kl_erased.mean, r.kl_erased.std, r.kl_remaining.mean, r.kl_remaining.std,
+      fmt::print("{:<11} {:>10} {:>10.4f} ± {:<7.4f} {:>10.4f} ± {:<7.4f} {:>10.4f} {:>8} {:>8.2f}\n", r.method,
+                 fmt_threshold(r), r.kl_erased.mean, r.kl_erased.std, r.kl_remaining.mean, r.kl_remaining.std,
                  r.kl_param, r.fraction_inside ? fmt::format("{:.3f}", *r.fraction_inside) : "", r.seconds);
   }
 
@@ -321,7 +363,8 @@ void run_vbu_experiment(const nlohmann::json& json, const ExperimentContext& ctx
     for (const auto& res : results)
       for (const auto& run : res.runs)
         for (double l : s.map_lambdas)
-          if (run.lambda == l) maps.emplace_back(fmt::format("{}_{:g}", res.method, l), p1(*run.posterior));
+          if (run.log_lambda == (l == 0 ? -std::numeric_limits<double>::infinity() : std::log(l)))
+            maps.emplace_back(fmt::format("{}_{:g}", res.method, l), p1(*run.posterior));
     std::string m = "x1,x2";
     for (auto& [name, _] : maps) m += "," + name;
     m += "\n";

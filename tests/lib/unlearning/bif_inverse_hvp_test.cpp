@@ -128,6 +128,54 @@ TEST_F(BifSolvers, LissaDivergesWhenScaleIsTooLarge) {
   EXPECT_GT(r.residual, 1e3);
 }
 
+// The divergence guard: silent on a stable series (‖h_t‖ <= (t + 1)‖v‖ there, so κ = 1 must keep
+// all T terms, bit-identically), and on a diverging one (s·λ_max = 2.5) it keeps exactly the terms
+// before the first iterate above κ(t + 1)‖v‖: the result is the unguarded series of that many
+// terms, finite and within the bound the option promises.
+TEST_F(BifSolvers, LissaGuardKeepsStableSeriesAndCutsADivergingOne) {
+  const double s = 1.0 / 11.0;
+  auto plain = lissa(matrix_hvp(a), v, LissaOptions().scale(s).terms(40));
+  auto guarded = lissa(matrix_hvp(a), v, LissaOptions().scale(s).terms(40).guard(1.0));
+  EXPECT_EQ(guarded.iterations, 40);
+  EXPECT_TRUE(torch::equal(guarded.solution, plain.solution));
+  // Random minibatch-like terms, each with its spectrum inside [0, 2/s]: still never cut.
+  std::vector<torch::Tensor> terms;
+  for (int i = 0; i < 40; ++i) terms.push_back(random_spd(10, 0.0, 2.0 / s, 100 + i));
+  HessianVectorProduct noisy = [&](const torch::Tensor& x, int64_t t) { return torch::mv(terms.at(t), x); };
+  EXPECT_EQ(lissa(noisy, v, LissaOptions().scale(s).terms(40).guard(1.0).compute_residual(false)).iterations, 40);
+
+  const double vnorm = v.norm().item<double>();
+  for (double kappa : {1.0, 3.0}) {
+    auto cut = lissa(matrix_hvp(a), v, LissaOptions().scale(0.25).terms(60).guard(kappa));
+    // h_t = v + (I − sA) h_{t−1}; its top mode grows like 1.5^t, so the first iterate above
+    // κ(t + 1)‖v‖ comes after a few terms and long before 60.
+    auto m = torch::eye(10, torch::kFloat64) - 0.25 * a;
+    int64_t expect_kept = 0;
+    auto h = v.clone();
+    for (int64_t t = 1; t <= 60; ++t) {
+      h = v + torch::mv(m, h);
+      if (h.norm().item<double>() > kappa * static_cast<double>(t + 1) * vnorm) break;
+      expect_kept = t;
+    }
+    EXPECT_GT(expect_kept, 0) << "κ = " << kappa;
+    EXPECT_LT(expect_kept, 30) << "κ = " << kappa;
+    EXPECT_EQ(cut.iterations, expect_kept) << "κ = " << kappa;
+    auto prefix = lissa(matrix_hvp(a), v, LissaOptions().scale(0.25).terms(expect_kept));
+    EXPECT_LT(rel_err(cut.solution, prefix.solution), 1e-14) << "κ = " << kappa;
+    EXPECT_LE(cut.solution.norm().item<double>(), 0.25 * kappa * (expect_kept + 1) * vnorm * (1 + 1e-12));
+  }
+  // A NaN iterate trips it too: the terms before it are kept.
+  int64_t calls = 0;
+  HessianVectorProduct nan_at_3 = [&](const torch::Tensor& x, int64_t term) {
+    ++calls;
+    return term == 3 ? torch::full_like(x, std::nan("")) : torch::mv(a, x);
+  };
+  auto r = lissa(nan_at_3, v, LissaOptions().scale(s).terms(40).guard(2.0).compute_residual(false));
+  EXPECT_EQ(r.iterations, 3);
+  EXPECT_TRUE(torch::isfinite(r.solution).all().item<bool>());
+  EXPECT_LE(calls, 8) << "the guard looks every 8 terms and stops once tripped";
+}
+
 TEST(BifDense, HessianOfQuadraticEqualsMatrixAndHvpEqualsMatrixTimesV) {
   // γ = (x [4], the lower triangle of Y [3, 3]) = 10 coordinates; F = ½ γᵀAγ + bᵀγ with A SPD
   // (seed 3). The upper entries of Y are not coordinates of γ.
@@ -194,6 +242,7 @@ TEST(BifOptions, BadOptionsAreRejectedNamingTheValue) {
   expect_error_containing([&] { lissa(hvp, v, LissaOptions().scale(0)); }, "scale s = 0");
   expect_error_containing([&] { lissa(hvp, v, LissaOptions().scale(-1.5)); }, "scale s = -1.5");
   expect_error_containing([&] { lissa(hvp, v, LissaOptions().damping(-1)); }, "damping = -1");
+  expect_error_containing([&] { lissa(hvp, v, LissaOptions().guard(0.5)); }, "guard = 0.5");
   expect_error_containing([&] { conjugate_gradient(hvp, v, CgOptions().damping(-0.5)); },
                           "damping = -0.5");
   expect_error_containing([&] { conjugate_gradient(hvp, v, CgOptions().tol(0)); }, "tol = 0");

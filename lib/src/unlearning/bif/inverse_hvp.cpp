@@ -182,17 +182,40 @@ SolverResult lissa(const HessianVectorProduct& hvp, const torch::Tensor& v,
   TORCH_CHECK(options.damping() >= 0, "lissa: damping = ", options.damping(), " must be >= 0");
   check_vector(v, "lissa");
   const auto start = Clock::now();
+  TORCH_CHECK(options.guard() == 0 || options.guard() >= 1, "lissa: guard = ", options.guard(),
+              " must be 0 (off) or >= 1 (a stable series has ||h_t|| <= (t + 1) ||v||)");
   torch::NoGradGuard no_grad;
   const double s = options.scale();
   auto vd = v.detach();
   auto h = vd.clone();
+  const bool guarded = options.guard() > 0;
+  // Guard state on the device of v: `ok` stays true while every iterate was within its limit
+  // κ(t + 1)‖v‖ (a NaN one is not), `kept` counts those terms, `safe` is the last such iterate.
+  torch::Tensor unit, ok, kept, safe;
+  if (guarded) {
+    unit = options.guard() * vd.norm();
+    ok = torch::ones({}, vd.options().dtype(torch::kBool));
+    kept = torch::zeros({}, vd.options().dtype(torch::kLong));
+    safe = h;
+  }
+  // Once the guard trips the remaining terms cannot change the result: look every few terms
+  // (one host sync each) and stop early. Data parallel, every rank holds the same averaged
+  // iterate, so every rank stops at the same term and the HVPs' collectives stay matched.
+  constexpr int64_t kGuardCheckEvery = 8;
   for (int64_t t = 0; t < options.terms(); ++t) {
     auto hh = hvp(h, t);
-    h = vd + h - s * (hh + options.damping() * h);
+    auto next = vd + h - s * (hh + options.damping() * h);
+    if (guarded) {
+      ok = ok.logical_and(next.norm() <= unit * static_cast<double>(t + 2));  // h_{t+1}: t + 2 terms
+      kept = kept + ok.to(torch::kLong);
+      safe = torch::where(ok, next, safe);
+      if ((t + 1) % kGuardCheckEvery == 0 && t + 1 < options.terms() && !ok.item<bool>()) break;
+    }
+    h = std::move(next);
   }
   SolverResult result;
-  result.solution = s * h;
-  result.iterations = options.terms();
+  result.solution = s * (guarded ? safe : h);
+  result.iterations = guarded ? kept.item<int64_t>() : options.terms();
   result.seconds = seconds_since(start);
   result.residual = options.compute_residual()
                         ? relative_residual(hvp, result.solution, vd, options.damping())

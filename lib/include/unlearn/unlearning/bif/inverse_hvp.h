@@ -97,10 +97,20 @@ struct LissaOptions {
   /// Compute the residual against the deterministic operator (one more HVP, term
   /// kFullHessian); otherwise SolverResult::residual is NaN.
   TORCH_ARG(bool, compute_residual) = true;
+  /// κ, a divergence guard (0: off, the papers' recursion). When every term's operator
+  /// s(H̃_t + δI) has its eigenvalues in [0, 2], ‖I − s(H̃_t + δI)‖ <= 1 and so
+  /// ‖h_t‖ <= (t + 1)‖v‖, minibatch terms or not. An iterate above κ(t + 1)‖v‖ (κ >= 1) shows an
+  /// expanding direction: a term whose curvature exceeds 2/s, or negative curvature. The result
+  /// is then s·h of the last iterate before the first such one (SolverResult::iterations: the
+  /// terms kept), at most κ times the largest step a stable series of that length can take,
+  /// instead of a vector that grew like |1 − sλ|^T.
+  TORCH_ARG(double, guard) = 0.0;
 };
 
 /// LiSSA exactly as the papers: h_0 = v; h_t = v + h_{t−1} − s·(H̃_t + δI) h_{t−1}, t = 1..T,
-/// where H̃_t = hvp(·, t − 1); the result is s·h_T. No convergence test: T terms are taken.
+/// where H̃_t = hvp(·, t − 1); the result is s·h_T. No convergence test: T terms are taken
+/// (with options.guard() > 0, fewer are kept once the series diverges; the guard reads one flag
+/// from the device every 8 terms, to stop early).
 SolverResult lissa(const HessianVectorProduct& hvp, const torch::Tensor& v,
                    const LissaOptions& options = {});
 
