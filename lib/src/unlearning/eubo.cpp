@@ -112,15 +112,7 @@ EuboObjective::Terms EuboObjective::evaluate(const GaussianPosteriorImpl& q_u,
 
 VbuResult eubo_unlearn(Model& model, const GaussianPosteriorImpl& q_full,
                        const data::Batch& erased, const EuboOptions& options) {
-  detail::LoopSettings settings{F::resolve_log_lambdas(options.lambdas(), options.log_lambdas()),
-                                options.num_samples(),
-                                options.max_steps(),   options.chunk_size(),
-                                options.erased_batch_size(), options.report_every(),
-                                options.lr(),          options.beta1(),
-                                options.beta2(),       options.eps(),
-                                options.tolerance(),   options.seed(),
-                                options.on_progress(), options.progress_every()};
-  settings.lambdas = F::reported_lambdas(options.lambdas(), options.log_lambdas());
+  const auto settings = detail::loop_settings_of(options);
   settings.check("eubo_unlearn");
   detail::check_inputs("eubo_unlearn", model, q_full, erased);
 

@@ -210,15 +210,7 @@ torch::Tensor ReverseKlObjective::objective(const GaussianPosteriorImpl& q_v,
 
 VbuResult reverse_kl_unlearn(Model& model, const GaussianPosteriorImpl& q_full,
                              const data::Batch& erased, const ReverseKlOptions& options) {
-  detail::LoopSettings settings{F::resolve_log_lambdas(options.lambdas(), options.log_lambdas()),
-                                options.num_samples(),
-                                options.max_steps(),   options.chunk_size(),
-                                options.erased_batch_size(), options.report_every(),
-                                options.lr(),          options.beta1(),
-                                options.beta2(),       options.eps(),
-                                options.tolerance(),   options.seed(),
-                                options.on_progress(), options.progress_every()};
-  settings.lambdas = F::reported_lambdas(options.lambdas(), options.log_lambdas());
+  const auto settings = detail::loop_settings_of(options);
   settings.check("reverse_kl_unlearn");
   detail::check_inputs("reverse_kl_unlearn", model, q_full, erased);
 
@@ -336,10 +328,11 @@ VbuResult reverse_kl_closed_form(Model& model, const GaussianPosteriorImpl& q_fu
   result.seconds = std::chrono::duration<double>(clock::now() - start).count();
   auto objective_host = objective.to(torch::kCPU, torch::kFloat64);
   auto inside_host = (inside_count / static_cast<double>(options.num_samples())).to(torch::kCPU);
+  const auto reported = F::reported_lambdas(options.lambdas(), options.log_lambdas());
   for (int64_t r = 0; r < runs; ++r) {
     VbuRun run;
     run.log_lambda = logs[r];
-    run.lambda = F::reported_lambdas(options.lambdas(), options.log_lambdas())[r];
+    run.lambda = reported[r];
     run.objective = objective_host[r].item<double>();
     run.fraction_inside = inside_host[r].item<double>();
     run.effective_sample_size = ess_host[r].item<double>();

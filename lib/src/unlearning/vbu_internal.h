@@ -10,6 +10,7 @@
 #include "unlearn/data/batch.h"
 #include "unlearn/model.h"
 #include "unlearn/posterior/gaussian.h"
+#include "unlearn/unlearning/adjusted_likelihood.h"
 #include "unlearn/unlearning/fast_normal.h"
 #include "unlearn/unlearning/vbu_result.h"
 
@@ -87,6 +88,26 @@ struct LoopSettings {
   std::vector<double> lambdas;  ///< λ per run as reported (functional::reported_lambdas)
   void check(const char* who) const;
 };
+
+/// The loop's settings from EuboOptions or ReverseKlOptions (the same fields by design).
+template <class Options>
+LoopSettings loop_settings_of(const Options& o) {
+  return LoopSettings{functional::resolve_log_lambdas(o.lambdas(), o.log_lambdas()),
+                      o.num_samples(),
+                      o.max_steps(),
+                      o.chunk_size(),
+                      o.erased_batch_size(),
+                      o.report_every(),
+                      o.lr(),
+                      o.beta1(),
+                      o.beta2(),
+                      o.eps(),
+                      o.tolerance(),
+                      o.seed(),
+                      o.on_progress(),
+                      o.progress_every(),
+                      functional::reported_lambdas(o.lambdas(), o.log_lambdas())};
+}
 
 /// What one step hands back to the loop.
 struct StepOutput {
