@@ -51,6 +51,14 @@ class FmnistExperiment : public ::testing::Test {
     if (!base_.empty()) fs::remove_all(base_);
   }
   static std::string tiny_config() { return std::string(UNLEARN_SOURCE_DIR) + "/configs/fmnist_bif_tiny.json"; }
+  // A bad config: exit 2, the message contains `needle`, and no output directory is created.
+  void expect_refused(const nlohmann::json& config, const std::string& needle) const {
+    std::ofstream(base_ / "bad.json") << config.dump();
+    auto [rc, text] = cli_test::run("experiment " + (base_ / "bad.json").string() + " --out " + (base_ / "bad").string());
+    EXPECT_EQ(rc, 2) << text;
+    EXPECT_NE(text.find(needle), std::string::npos) << "expected \"" << needle << "\" in: " << text;
+    EXPECT_FALSE(fs::exists(base_ / "bad"));
+  }
   fs::path base_;
 };
 
@@ -138,26 +146,14 @@ TEST_F(FmnistExperiment, TinyConfigWritesResults) {
 TEST_F(FmnistExperiment, VariationalUnlearningNeedsTheViPosterior) {
   auto config = nlohmann::json::parse(cli_test::slurp(tiny_config()));
   config["bif"]["methods"] = {"sgld"};
-  std::ofstream(base_ / "bad.json") << config.dump();
-  auto [rc, text] = cli_test::run("experiment " + (base_ / "bad.json").string() + " --out " + (base_ / "bad").string());
-  EXPECT_EQ(rc, 2) << text;
-  EXPECT_NE(text.find("vbu.methods"), std::string::npos) << text;
-  EXPECT_FALSE(fs::exists(base_ / "bad"));
+  expect_refused(config, "vbu.methods");
   config["bif"]["methods"] = {"vi"};
   config["vbu"]["methods"] = {"eubo", "elbo"};
-  std::ofstream(base_ / "bad.json") << config.dump();
-  auto [rc2, text2] = cli_test::run("experiment " + (base_ / "bad.json").string() + " --out " + (base_ / "bad").string());
-  EXPECT_EQ(rc2, 2) << text2;
-  EXPECT_NE(text2.find("\"elbo\" is unknown"), std::string::npos) << text2;
-  EXPECT_FALSE(fs::exists(base_ / "bad"));
+  expect_refused(config, "\"elbo\" is unknown");
   // LiSSA's guard: 0 (off) or >= 1, nothing between.
   config["vbu"]["methods"] = {"eubo"};
   config["bif"]["lissa_guard"] = 0.5;
-  std::ofstream(base_ / "bad.json") << config.dump();
-  auto [rc3, text3] = cli_test::run("experiment " + (base_ / "bad.json").string() + " --out " + (base_ / "bad").string());
-  EXPECT_EQ(rc3, 2) << text3;
-  EXPECT_NE(text3.find("bif.lissa_guard = 0.5"), std::string::npos) << text3;
-  EXPECT_FALSE(fs::exists(base_ / "bad"));
+  expect_refused(config, "bif.lissa_guard = 0.5");
 }
 
 // bif.lissa_guard: the study reports, per method and removal, how many requests' LiSSA series the
@@ -210,11 +206,7 @@ TEST_F(FmnistExperiment, SweepsRemovalSizes) {
   EXPECT_EQ(rows[4][0], "vi/origin");
 
   config["erase"]["count"] = {64, 100000};
-  std::ofstream(base / "bad.json") << config.dump();
-  auto [rc2, text2] = cli_test::run("experiment " + (base / "bad.json").string() + " --out " + (base / "bad").string());
-  EXPECT_EQ(rc2, 2) << text2;
-  EXPECT_NE(text2.find("erase.count = 100000"), std::string::npos) << text2;
-  EXPECT_FALSE(fs::exists(base / "bad"));
+  expect_refused(config, "erase.count = 100000");
 }
 
 // Data parallel: `launch -n 2 -- experiment` trains and forgets on two shards (rank 0 writes) and

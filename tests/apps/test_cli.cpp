@@ -196,6 +196,11 @@ TEST(CliExperiment, VbuAndGmmBifTinyConfigsWriteResults) {
             "method,lambda,kl_erased_mean,kl_erased_std,kl_remaining_mean,kl_remaining_std,kl_param,seconds,"
             "log_lambda");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 2 + 3 * 6);  // full, retrain, 3 methods × 6 λ
+  // map_lambdas [1e-5, 1e-9, 0] pick their runs (matched by ln λ) for each method's maps.
+  auto maps = slurp(out / "vbu" / "maps.csv");
+  EXPECT_EQ(maps.substr(0, maps.find('\n')),
+            "x1,x2,full,retrain,eubo_1e-05,eubo_1e-09,eubo_0,rkl_1e-05,rkl_1e-09,rkl_0,rkl_closed_1e-05,"
+            "rkl_closed_1e-09,rkl_closed_0");
   EXPECT_EQ(csv.find("nan"), std::string::npos) << csv;
   r = run("experiment " + src + "/configs/gmm_bif_tiny.json --out " + (out / "gmm").string() + " --quiet");
   ASSERT_EQ(r.rc, 0) << r.out;

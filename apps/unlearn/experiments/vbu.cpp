@@ -3,7 +3,6 @@
 // closed form) for every λ at once, and compare predictives on D_e and D_r with the retrained one.
 #include <chrono>
 #include <cmath>
-#include <limits>
 #include <cstdlib>
 #include <exception>
 #include <fstream>
@@ -363,7 +362,7 @@ void run_vbu_experiment(const nlohmann::json& json, const ExperimentContext& ctx
     for (const auto& res : results)
       for (const auto& run : res.runs)
         for (double l : s.map_lambdas)
-          if (run.log_lambda == (l == 0 ? -std::numeric_limits<double>::infinity() : std::log(l)))
+          if (run.log_lambda == functional::resolve_log_lambdas({l}, {}).front())
             maps.emplace_back(fmt::format("{}_{:g}", res.method, l), p1(*run.posterior));
     std::string m = "x1,x2";
     for (auto& [name, _] : maps) m += "," + name;
