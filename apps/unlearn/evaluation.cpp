@@ -26,19 +26,6 @@ torch::Tensor posterior_mean(const Generation& g) {
   return g.posterior ? g.posterior->mean().detach() : g.samples.mean(0);
 }
 
-/// Whether the model predicts classes for these labels: integer labels and a predict_log_proba
-/// that answers (the contract's default throws).
-bool is_classifier(Model& model, const data::Dataset& d, const torch::Tensor& theta) {
-  if (d.size() == 0 || d.y().dim() != 1 || at::isFloatingType(d.y().scalar_type())) return false;
-  try {
-    torch::NoGradGuard no_grad;
-    model.predict_log_proba(theta.narrow(0, 0, 1), d.x().narrow(0, 0, 1));
-    return true;
-  } catch (const c10::Error&) {
-    return false;
-  }
-}
-
 bool same_ids(const torch::Tensor& a, const torch::Tensor& b) {
   if (a.numel() != b.numel()) return false;
   return std::get<0>(a.sort()).equal(std::get<0>(b.sort()));
@@ -51,6 +38,18 @@ std::string fmt_value(double v) {
 }
 
 }  // namespace
+
+bool is_classifier(Model& model, const data::Dataset& d, const torch::Tensor& theta) {
+  if (d.size() == 0 || d.y().dim() != 1 || at::isFloatingType(d.y().scalar_type())) return false;
+  try {
+    torch::NoGradGuard no_grad;
+    model.predict_log_proba(theta.narrow(0, 0, 1), d.x().narrow(0, 0, 1));
+    return true;
+  } catch (const c10::Error&) {
+    return false;
+  }
+}
+
 
 nlohmann::json Evaluation::to_json() const {
   nlohmann::json j = header;

@@ -40,6 +40,10 @@ struct Evaluation {
   std::string to_table() const;
 };
 
+/// Whether the model predicts classes for these labels: integer labels and a predict_log_proba
+/// that answers for θ [S, P] (the contract's default throws).
+bool is_classifier(Model& model, const data::Dataset& d, const torch::Tensor& theta);
+
 struct EvaluateOptions {
   int64_t num_samples = 1000;  ///< draws from a Gaussian posterior for predictives and 1-NN KL
   uint64_t seed = 0;

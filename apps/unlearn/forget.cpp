@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "distributed_args.h"
+#include "evaluation.h"
 #include "forget_bif.h"
 #include "output.h"
 #include "progress.h"
@@ -102,8 +103,15 @@ void check_method(const ForgetArgs& a, const RunConfig& c) {
     if (a.method != "bif" && a.method != "retrain")
       throw io::ConfigError("--method " + a.method + " needs a Gaussian (VI or exact) posterior; this run holds " +
                             c.method + " samples: use --method bif or retrain");
+    if (a.method == "bif" && a.bif.curvature == "gauss_newton" && 
+        !is_classifier(*c.model, c.dataset, c.model->init_theta().unsqueeze(0)))
+      throw io::ConfigError("--curvature gauss_newton needs a classifier (softmax outputs); this run's model is " +
+                            c.model->architecture() + ": use --curvature hessian");
     return;
   }
+  if (a.bif.curvature != "hessian")
+    throw io::ConfigError("--curvature " + a.bif.curvature + " applies to SG-MCMC runs (sgld, sghmc); this run is " +
+                          c.method + ", whose BIF energy is over the variational parameters: leave --curvature out");
   if (a.method == "exact" && !(dynamic_cast<ConjugateGaussianLikelihood*>(c.model.get()) && c.model->gaussian_prior()))
     throw io::ConfigError("--method exact needs a conjugate Gaussian model (linear_regression); this run's model is " +
                           c.model->architecture() + ": use eubo, rkl, rkl_closed, bif or retrain");

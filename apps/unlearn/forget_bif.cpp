@@ -96,6 +96,14 @@ void add_bif_options(CLI::App& cmd, BifArgs& a) {
   cmd.add_flag("--refresh-bank", a.refresh_bank,
                "SG-MCMC runs: after each batch the corrected chain state replaces the bank's oldest sample")
       ->group(g);
+  cmd.add_option("--curvature", a.curvature,
+                 "SG-MCMC runs: the curvature inverted, hessian (the papers', default) or gauss_newton (the prior's "
+                 "Hessian + the likelihood's generalised Gauss-Newton matrix: positive semi-definite; classifiers)")
+      ->check(CLI::IsMember({"hessian", "gauss_newton"}))->group(g);
+  cmd.add_option("--curvature-batch", a.curvature_batch,
+                 "SG-MCMC runs: rows the curvature of CG / dense solves is estimated on, drawn once per removal "
+                 "batch and weighted n/rows (default 0: every row)")
+      ->check(CLI::NonNegativeNumber)->group(g);
   cmd.add_option("--damping", a.damping, "δ added to the Hessian (default 0)")->check(CLI::NonNegativeNumber)->group(g);
   cmd.add_option("--lissa-terms", a.lissa_terms, "LiSSA: terms T (default 32)")->check(CLI::Range(int64_t{1}, int64_t{1} << 30))->group(g);
   cmd.add_option("--lissa-guard", a.lissa_guard,
@@ -157,6 +165,8 @@ BifOutcome bif_forget_chain(Model& model, bif::SgmcmcChainState& chain, torch::T
                   .refresh_samples(a.refresh_bank)
                   .minibatch_size(chain_batch_size)
                   .hvp_batch_size(a.hvp_batch)
+                  .curvature(bif::curvature_from_string(a.curvature))
+                  .curvature_batch_size(a.curvature_batch)
                   .lissa_c(a.lissa_c)
                   .parallel(parallel)
                   .seed(a.seed);
@@ -166,6 +176,8 @@ BifOutcome bif_forget_chain(Model& model, bif::SgmcmcChainState& chain, torch::T
   out.options["sample_steps"] = a.sample_steps;
   out.options["hessian_states"] = a.hessian_states;
   out.options["refresh_bank"] = a.refresh_bank;
+  out.options["curvature"] = a.curvature;
+  out.options["curvature_batch"] = a.curvature_batch;
   out.certificate = run_batches(current, ids, batch, [&](const data::Dataset& cur, const data::Batch& removed) {
     return bif::sgmcmc_bif_step(model, chain, samples, cur, removed, opts, gen);
   }, output);

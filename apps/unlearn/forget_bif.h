@@ -26,8 +26,10 @@ struct BifArgs {
   int64_t hessian_states = 0;   ///< SG-MCMC: H and ∇h average over the last K of them (0: all)
   bool refresh_bank = false;    ///< SG-MCMC: each batch's corrected chain state replaces the oldest sample
   int64_t hvp_batch = 0;        ///< LiSSA: rows per Hessian term (0: all)
+  int64_t curvature_batch = 0;  ///< SG-MCMC: rows of the deterministic operator, per removal batch (0: all)
   int64_t lissa_terms = 32;
-  double lissa_guard = 0.0;  // bif::LissaOptions::guard (0: off)
+  double lissa_guard = 0.0;     ///< bif::LissaOptions::guard (0: off)
+  std::string curvature = "hessian";  ///< SG-MCMC: bif::Curvature by name
   double lissa_c = 1.0;         ///< LiSSA scale s = c / n (the papers'); 0: use lissa_scale
   double lissa_scale = 1e-3;
   double damping = 0.0;

@@ -185,6 +185,66 @@ TEST_F(FmnistExperiment, LissaGuardIsReported) {
   EXPECT_TRUE(std::isfinite(std::stod(rows[2][2]))) << "sgld/processed";
 }
 
+// The Gauss-Newton curvature through the study: the SG-MCMC step runs on it (LiSSA, and CG on a
+// subsample) and stays finite; unknown names and negative sizes are config errors naming the field.
+TEST_F(FmnistExperiment, GaussNewtonCurvatureRuns) {
+  // Runs `config` as base_/name; -> its results.csv rows (header, origin, processed, target).
+  auto run_study = [&](const std::string& name, const nlohmann::json& config) {
+    std::ofstream(base_ / (name + ".json")) << config.dump();
+    auto [rc, text] = cli_test::run("experiment " + (base_ / (name + ".json")).string() + " --out " +
+                                    (base_ / name).string() + " --quiet");
+    EXPECT_EQ(rc, 0) << name << ": " << text;
+    auto rows = read_csv(base_ / name / "results.csv");
+    EXPECT_EQ(rows.size(), 4u) << name;
+    rows.resize(4);
+    for (size_t col = 2; col < 7; ++col)
+      EXPECT_TRUE(!rows[2].empty() && std::isfinite(std::stod(rows[2].at(col)))) << name << " processed " << col;
+    return rows;
+  };
+  auto config = nlohmann::json::parse(cli_test::slurp(tiny_config()));
+  config["bif"]["methods"] = {"sghmc"};
+  config.erase("vbu");
+  config["bif"]["curvature"] = {{"sghmc", "gauss_newton"}};
+  config["bif"]["solver"] = {{"sghmc", "lissa"}};  // first LiSSA on both curvatures, then the tiny config's CG
+  auto rows = run_study("ggn", config);
+  ASSERT_FALSE(HasFailure());
+  EXPECT_EQ(rows[2][0], "sghmc/processed");
+  EXPECT_EQ(rows[2][1], "128");
+  // The processed chain moved: its predictive differs from the origin's.
+  EXPECT_NE(rows[1][6], rows[2][6]);
+  // And the curvature reached the step: the exact Hessian's run (same seeds) lands elsewhere.
+  config["bif"]["curvature"] = "hessian";
+  auto hessian_rows = run_study("hessian", config);
+  ASSERT_FALSE(HasFailure());
+  for (size_t col = 0; col < 7; ++col) EXPECT_EQ(hessian_rows[1][col], rows[1][col]) << "the same origin, " << col;
+  EXPECT_NE(hessian_rows[2][6], rows[2][6]) << "the same processed chain";
+
+  // Truncated Newton-CG on a subsampled Gauss-Newton operator, per method (the full config's setting).
+  config["bif"]["curvature"] = "gauss_newton";
+  config["bif"]["solver"] = {{"sghmc", "cg"}};
+  config["bif"]["cg_max_iter"] = {{"sghmc", 3}};
+  config["bif"]["curvature_batch_size"] = {{"sghmc", 32}};
+  auto cg_rows = run_study("cg", config);
+  ASSERT_FALSE(HasFailure());
+  EXPECT_NE(cg_rows[2][6], rows[2][6]);
+  auto solves = nlohmann::json::parse(cli_test::slurp(base_ / "cg" / "results.json"))["solves"]["sghmc"];
+  ASSERT_EQ(solves.size(), 1u) << solves.dump();
+  EXPECT_EQ(solves[0]["solver"], "cg");
+  EXPECT_GE(solves[0]["fewest_iterations"].get<int>(), 1);
+  EXPECT_LE(solves[0]["most_iterations"].get<int>(), 3);
+
+  config["bif"]["curvature"] = "fisher";
+  expect_refused(config, "bif.curvature");
+  config["bif"]["curvature"] = "hessian";
+  expect_refused(config, "bif.solver.sghmc = \"cg\" needs bif.curvature \"gauss_newton\"");
+  config["bif"]["curvature"] = "gauss_newton";
+  config["bif"]["curvature_batch_size"] = -1;
+  expect_refused(config, "bif.curvature_batch_size");
+  config["bif"]["curvature_batch_size"] = 0;
+  config["bif"]["solver"] = {{"sghmc", "newton"}};
+  expect_refused(config, "bif.solver.sghmc");
+}
+
 // "count": [k1, k2]: one origin per method, then per removal a retrain and a forgetting run from
 // it; the rows carry each removal's size. A count above the class's size is a config error
 // (exit 2) raised before anything is written.

@@ -156,6 +156,9 @@ TEST_F(Cli, BadRequestsExitTwoAndChangeNothing) {
   expect_rejected("forget " + (dir_ / "nowhere").string() + " --ids 1", "does not exist");
   expect_rejected("forget " + run_dir.string() + " --ids 1 --method bif --solver lissa --lissa-guard 0.5",
                   "must be 0 (off) or >= 1, got 0.5");
+  expect_rejected("forget " + run_dir.string() + " --ids 1 --method bif --curvature gauss_newton",
+                  "--curvature gauss_newton applies to SG-MCMC runs");
+  expect_rejected("forget " + run_dir.string() + " --ids 1 --method bif --curvature fisher", "--curvature");
 
   // A truncated or corrupted newest generation is reported, and nothing is written.
   auto gen1 = run_dir / "gen-0001.ckpt";

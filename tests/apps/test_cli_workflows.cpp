@@ -146,6 +146,10 @@ void sgmcmc_workflow(const fs::path& dir, const std::string& sampler, const std:
   ASSERT_EQ(g1["samples"].size(), 20u);
   EXPECT_EQ(g1["erased_ids"].size(), 4u);
   EXPECT_NE(g1["samples"], g0["samples"]);  // BIF corrects every stored sample
+  const bool ggn = solver_args.find("gauss_newton") != std::string::npos;
+  const auto audit_options = read_audit(run_dir).at(0)["options"];
+  EXPECT_EQ(audit_options["curvature"], ggn ? "gauss_newton" : "hessian");
+  EXPECT_EQ(audit_options["curvature_batch"], solver_args.find("--curvature-batch 40") != std::string::npos ? 40 : 0);
 
   auto ev = parse_json(run_stdout("evaluate " + run_dir.string() + " --reference " + ref.string() + " --json"),
                        "evaluate");
@@ -162,8 +166,13 @@ void sgmcmc_workflow(const fs::path& dir, const std::string& sampler, const std:
 }
 
 TEST_F(Workflows, SgldTrainBifRetrainEvaluateExport) { sgmcmc_workflow(dir_, "sgld", "--solver dense"); }
+// Truncated Newton-CG on a subsampled Gauss-Newton operator (the Fashion-MNIST setting).
+TEST_F(Workflows, SgldGaussNewtonCgOnASubsample) {
+  sgmcmc_workflow(dir_, "sgld", "--solver cg --cg-max-iter 5 --curvature gauss_newton --curvature-batch 40");
+}
 TEST_F(Workflows, SghmcTrainBifRetrainEvaluateExport) {
-  sgmcmc_workflow(dir_, "sghmc", "--solver lissa --lissa-scale 1e-3 --lissa-terms 64");
+  // The Gauss-Newton curvature (PSD) on this classifier; SGLD above takes the exact Hessian.
+  sgmcmc_workflow(dir_, "sghmc", "--solver lissa --lissa-scale 1e-3 --lissa-terms 64 --curvature gauss_newton");
 }
 
 // BIF on the conjugate model, where the exact retrained posterior is the known answer: one
@@ -285,6 +294,10 @@ TEST_F(Workflows, SgldResumesBitIdenticallyAfterKill) {
   auto ea = run_stdout("export " + a.string() + " --samples"), eb = run_stdout("export " + b.string() + " --samples");
   ASSERT_EQ(ea.rc, 0);
   EXPECT_EQ(ea.out, eb.out);
+
+  // A regression chain has no softmax outputs: the Gauss-Newton curvature is refused, nothing written.
+  expect_rejected_unchanged(a, snapshot(a), "forget " + a.string() + " --ids 1 --method bif --curvature gauss_newton",
+                            "--curvature gauss_newton needs a classifier");
 }
 
 // Bad input the earlier tests do not cover: each exits 2 with a message naming the problem and

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -185,13 +186,13 @@ class FmnistStudy {
 
   bif::InverseHvpOptions solver_options(const std::string& method) const {
     return bif::InverseHvpOptions()
-        .kind(bif::solver_kind_from_string(c_.solver))
+        .kind(bif::solver_kind_from_string(c_.solver.at(method)))
         .lissa(bif::LissaOptions()
                    .terms(c_.lissa_terms.at(method))
                    .damping(c_.damping)
                    .guard(c_.lissa_guard.at(method))
                    .compute_residual(false))
-        .cg(bif::CgOptions().tol(c_.cg_tol).max_iter(c_.cg_max_iter).damping(c_.damping));
+        .cg(bif::CgOptions().tol(c_.cg_tol).max_iter(c_.cg_max_iter.at(method)).damping(c_.damping));
   }
 
   inference::TrainingCallbacks step_log(const std::string& what) const {
@@ -207,14 +208,18 @@ class FmnistStudy {
   template <class Step>
   double forget_in_requests(const std::string& method, const Removal& r, Step&& step) {
     data::Dataset current = sharded_train_.index;  // W = 1: the training set itself
-    const bool guarded = c_.solver == "lissa" && c_.lissa_guard.at(method) > 0;
+    const bool guarded = c_.solver.at(method) == "lissa" && c_.lissa_guard.at(method) > 0;
     const int64_t terms = c_.lissa_terms.at(method);
     int64_t cut = 0, fewest = terms;
+    int64_t iterations = 0, least = std::numeric_limits<int64_t>::max(), most = 0;
     const auto t0 = Clock::now();
     for (int64_t start = 0; start < r.removed; start += c_.request_size) {
       auto ids = r.erased.narrow(0, start, std::min(c_.request_size, r.removed - start));
       const auto result = step(current, current.subset(ids).batch());
       note_divergence(method, start / c_.request_size, result);
+      iterations += result.solve.iterations;
+      least = std::min(least, result.solve.iterations);
+      most = std::max(most, result.solve.iterations);
       if (guarded && result.solve.iterations < terms) {
         ++cut;
         fewest = std::min(fewest, result.solve.iterations);
@@ -222,6 +227,12 @@ class FmnistStudy {
       current = current.erase(ids);
     }
     const double seconds = seconds_since(t0);
+    // What each request's inverse-HVP took: LiSSA terms kept or CG iterations.
+    solves_[method].push_back({{"removed", r.removed},
+                               {"solver", c_.solver.at(method)},
+                               {"mean_iterations", static_cast<double>(iterations) / static_cast<double>(r.requests)},
+                               {"fewest_iterations", least},
+                               {"most_iterations", most}});
     if (guarded) {
       guard_[method].push_back({{"removed", r.removed}, {"requests", r.requests}, {"requests_cut", cut},
                                 {"fewest_terms_kept", fewest}, {"terms", terms}});
@@ -238,9 +249,14 @@ class FmnistStudy {
   void note_divergence(const std::string& method, int64_t request, const bif::BifStep& step) {
     if (diverged_.contains(method) || torch::isfinite(step.solve.solution).all().item<bool>()) return;
     diverged_[method] = request;
-    log(fmt::format("  {}: the BIF step of request {} is not finite (LiSSA diverged: lower bif.lissa_c.{} or use "
-                    "bif.solver = \"cg\")\n",
-                    method, request, method));
+    if (c_.solver.at(method) == "lissa")
+      log(fmt::format("  {}: the BIF step of request {} is not finite (LiSSA diverged: lower bif.lissa_c.{}, or for "
+                      "SG-MCMC use bif.curvature \"gauss_newton\" with bif.solver \"cg\")\n",
+                      method, request, method));
+    else
+      log(fmt::format("  {}: the BIF step of request {} is not finite (CG overshot: lower bif.cg_max_iter.{} or raise "
+                      "bif.curvature_batch_size.{})\n",
+                      method, request, method, method));
   }
 
   // ---- VI (mean-field, Bayes by backprop with the analytic KL) --------------------------------------
@@ -310,7 +326,7 @@ class FmnistStudy {
                                   .parallel(sharded_train_.parallel))
                       .solver(solver_options("vi"))
                       .batch_size(c_.request_size)
-                      .lissa_c(c_.solver == "lissa" ? c_.lissa_c.at("vi") : 0.0);
+                      .lissa_c(c_.solver.at("vi") == "lissa" ? c_.lissa_c.at("vi") : 0.0);
       auto bif_gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(c_.seed) + 13);
       const double forget_s = forget_in_requests("vi", r, [&](const data::Dataset& current, const data::Batch& request) {
         return bif::vi_bif_step(*model_, *q, current, request, opts, bif_gen);
@@ -418,7 +434,9 @@ class FmnistStudy {
                        .parallel(sharded_train_.parallel)
                        .minibatch_size(c_.batch_size)
                        .hvp_batch_size(c_.hvp_batch_size.at(method))
-                       .lissa_c(c_.solver == "lissa" ? c_.lissa_c.at(method) : 0.0);
+                       .curvature(bif::curvature_from_string(c_.curvature.at(method)))
+                       .curvature_batch_size(c_.curvature_batch_size.at(method))
+                       .lissa_c(c_.solver.at(method) == "lissa" ? c_.lissa_c.at(method) : 0.0);
       auto bif_gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(c_.seed) + 41);
       const double forget_s = forget_in_requests(method, r, [&](const data::Dataset& current, const data::Batch& request) {
         return bif::sgmcmc_bif_step(*model_, state, samples, current, request, bopts, bif_gen);
@@ -507,6 +525,7 @@ class FmnistStudy {
                        {"timings", timings_},
                        {"diverged_at_request", diverged_},
                        {"lissa_guard", guard_},
+                       {"solves", solves_},
                        {"vbu", vbu_reports_},
                        {"rows", jrows}};
     write(ctx_.out_dir / "results.json", out.dump(2) + "\n");
@@ -531,6 +550,7 @@ class FmnistStudy {
   nlohmann::json diverged_ = nlohmann::json::object();
   // Per method, one entry per removal: how often LiSSA's divergence guard cut the series.
   nlohmann::json guard_ = nlohmann::json::object();
+  nlohmann::json solves_ = nlohmann::json::object();  // per method and removal: the solver's iterations
   nlohmann::json vbu_reports_ = nlohmann::json::array();
 };
 

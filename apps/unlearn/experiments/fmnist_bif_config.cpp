@@ -26,6 +26,18 @@ void read_per_method(const io::JsonObjectReader& r, const std::string& key, std:
   }
 }
 
+// `key`: one name for every method in `values`, or a per-method object; each must be in `allowed`.
+void read_per_method_enum(const io::JsonObjectReader& r, const std::string& key, std::map<std::string, std::string>& values,
+                          const std::vector<std::string>& allowed) {
+  if (r.raw(key).is_object()) {
+    auto o = r.object(key);
+    for (auto& [m, v] : values) v = o.get_enum(m, v, allowed);
+  } else if (r.has(key)) {
+    const auto all = r.get_enum(key, allowed.front(), allowed);
+    for (auto& [m, v] : values) v = all;
+  }
+}
+
 void read_vbu(const io::JsonObjectReader& v, FmnistVbuConfig& out) {
   out.methods = v.get_vector<std::string>("methods", out.methods);
   for (const auto& m : out.methods)
@@ -93,7 +105,7 @@ FmnistBifConfig parse_fmnist_bif_config(const nlohmann::json& json) {
   {
     auto b = r.object("bif");
     c.methods = study::read_methods(b, c.methods);
-    c.solver = b.get_enum("solver", c.solver, {"lissa", "cg"});
+    read_per_method_enum(b, "solver", c.solver, {"lissa", "cg"});
     read_per_method(b, "lissa_terms", c.lissa_terms, Range::at_least(1));
     auto lc = b.object("lissa_c");
     for (auto& [m, v] : c.lissa_c) v = lc.get<double>(m, v, Range::positive());
@@ -103,8 +115,16 @@ FmnistBifConfig parse_fmnist_bif_config(const nlohmann::json& json) {
     c.refresh_bank = b.get<bool>("refresh_bank", c.refresh_bank);
     c.vi_energy_samples = b.get<int64_t>("vi_mc_samples", c.vi_energy_samples, Range::at_least(1));
     c.cg_tol = b.get<double>("cg_tol", c.cg_tol, Range::positive());
-    c.cg_max_iter = b.get<int64_t>("cg_max_iter", c.cg_max_iter, Range::at_least(1));
+    read_per_method(b, "cg_max_iter", c.cg_max_iter, Range::at_least(1));
+    read_per_method(b, "curvature_batch_size", c.curvature_batch_size, Range::non_negative());
     c.damping = b.get<double>("damping", c.damping, Range::non_negative());
+    read_per_method_enum(b, "curvature", c.curvature, {"hessian", "gauss_newton"});
+    for (const auto& [m, curvature] : c.curvature)
+      if (c.runs(m) && c.solver.at(m) == "cg" && curvature != "gauss_newton")
+        throw io::ConfigError(fmt::format("{}{} = \"cg\" needs {} \"gauss_newton\" for {}: CG needs a positive definite "
+                                          "operator, and a network's Hessian at SG-MCMC states is indefinite",
+                                          b.field("solver"), b.raw("solver").is_object() ? "." + m : "",
+                                          b.field("curvature"), m));
     read_per_method(b, "lissa_guard", c.lissa_guard, Range::non_negative());
     for (const auto& [m, g] : c.lissa_guard)
       if (g > 0 && g < 1)

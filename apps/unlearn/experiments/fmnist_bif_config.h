@@ -61,7 +61,9 @@ struct FmnistBifConfig {
   double vi_init_scale = 0.005;
   // BIF
   std::vector<std::string> methods{"vi", "sgld", "sghmc"};
-  std::string solver = "lissa";
+  /// Per method (a name sets all three): "lissa" or "cg" (CG needs a positive definite operator:
+  /// for SG-MCMC the gauss_newton curvature).
+  std::map<std::string, std::string> solver{{"vi", "lissa"}, {"sgld", "lissa"}, {"sghmc", "lissa"}};
   /// Per method (a number in the config sets all three): LiSSA's T and each term's minibatch.
   std::map<std::string, int64_t> lissa_terms{{"vi", 64}, {"sgld", 64}, {"sghmc", 64}};
   std::map<std::string, double> lissa_c{{"vi", 0.1}, {"sgld", 0.005}, {"sghmc", 0.05}};
@@ -72,10 +74,18 @@ struct FmnistBifConfig {
   bool refresh_bank = true;    ///< the processed chain's predictive includes its forgetting-phase states
   int64_t vi_energy_samples = 5;
   double cg_tol = 1e-4;
-  int64_t cg_max_iter = 50;
+  /// Per method: CG's iteration limit. Few iterations on the subsampled Gauss–Newton operator are
+  /// a truncated Newton step (the iteration count regularises it; run to convergence it overshoots).
+  std::map<std::string, int64_t> cg_max_iter{{"vi", 50}, {"sgld", 50}, {"sghmc", 50}};
+  /// Per SG-MCMC method: rows of the deterministic operator CG uses, drawn once per request
+  /// (bif::SgmcmcBifOptions::curvature_batch_size; 0: every remaining row).
+  std::map<std::string, int64_t> curvature_batch_size{{"sgld", 0}, {"sghmc", 0}};
   double damping = 0.0;
   /// Per method: LiSSA's divergence guard κ (bif::LissaOptions::guard; 0: off, the papers' recursion).
   std::map<std::string, double> lissa_guard{{"vi", 0.0}, {"sgld", 0.0}, {"sghmc", 0.0}};
+  /// Per SG-MCMC method: the curvature BIF inverts, "hessian" (the papers') or "gauss_newton"
+  /// (bif::Curvature): one string for both, or {"sgld": .., "sghmc": ..}.
+  std::map<std::string, std::string> curvature{{"sgld", "hessian"}, {"sghmc", "hessian"}};
   // variational unlearning of the VI posterior
   FmnistVbuConfig vbu;
   // evaluation

@@ -109,6 +109,30 @@ TEST(BifSgmcmc, SgldCgMatchesExactRetrainedMean) { check_toy("sgld", SolverKind:
 TEST(BifSgmcmc, SgldLissaMatchesExactRetrainedMean) { check_toy("sgld", SolverKind::kLissa); }
 TEST(BifSgmcmc, SghmcDenseMatchesExactRetrainedMean) { check_toy("sghmc", SolverKind::kDense); }
 
+// curvature_batch_size: the deterministic operator on a fixed subsample, weighted n/m. Every row of
+// the Gaussian-mean model has the same likelihood Hessian (I), so 40 rows weighted 400/40 are the
+// full operator and the step is the same; a weight of 1 instead of n/m would miss it by ~10×.
+TEST(BifSgmcmc, SubsampledCurvatureIsWeightedToTheFullSet) {
+  ToyCase c;
+  auto step = [&](int64_t rows) {
+    SgmcmcChainState state;
+    state.theta = torch::tensor({0.9, -0.9}, torch::kFloat64);
+    state.step_size = 1e-4;
+    torch::Tensor samples;
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
+    auto opts = SgmcmcBifOptions().sample_steps(2).minibatch_size(0).curvature_batch_size(rows).solver(
+        InverseHvpOptions().kind(SolverKind::kConjugateGradient).cg(CgOptions().tol(1e-12)));
+    auto before = state.theta.clone();
+    auto r = sgmcmc_bif_step(*c.model, state, samples, c.ds, c.ds.subset(c.erased.narrow(0, 0, 4)).batch(), opts, gen);
+    EXPECT_LT(r.solve.residual, 1e-10);
+    return state.theta - before;
+  };
+  auto full = step(0), sub = step(40);
+  ASSERT_GT(full.norm().item<double>(), 1e-3);
+  EXPECT_LT((sub - full).abs().max().item<double>(), 1e-10 * full.abs().max().item<double>());
+  EXPECT_THROW(step(-1), c10::Error);
+}
+
 TEST(BifSgmcmc, UnknownIdsChangeNothing) {
   ToyCase c;
   inference::SGMCMCTrainer chain(c.model, c.ds, toy_chain("sgld").steps(600));

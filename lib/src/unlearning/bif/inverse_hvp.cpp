@@ -314,35 +314,63 @@ SolverKind solver_kind_from_string(const std::string& name) {
   TORCH_CHECK(false, "unknown inverse-HVP solver '", name, "' (allowed: lissa, cg, dense)");
 }
 
+namespace {
+
+// Data parallel: every rank computes the same sequence of HVPs, so the collectives pair up.
+torch::Tensor rank_mean(const InverseHvpOptions& options, const torch::Tensor& t) {
+  if (!options.average()) return t;
+  std::vector<torch::Tensor> v{t.contiguous()};
+  options.average()(v);
+  return v[0];
+}
+
+HessianVectorProduct rank_averaged(HessianVectorProduct local, const InverseHvpOptions& options) {
+  if (!options.average()) return local;
+  return [local = std::move(local), options](const torch::Tensor& v, int64_t term) {
+    return rank_mean(options, local(v, term));
+  };
+}
+
+}  // namespace
+
 SolverResult solve_inverse_hvp(const EnergyFn& energy, const FlatParameters& params,
                                const torch::Tensor& v, const InverseHvpOptions& options) {
-  const auto& average = options.average();
-  // Every rank computes the same sequence of HVPs, so the collectives pair up across ranks.
-  auto reduced = [&average](const torch::Tensor& t) {
-    if (!average) return t;
-    std::vector<torch::Tensor> v{t.contiguous()};
-    average(v);
-    return v[0];
-  };
-  auto hvp = [&] {
-    auto local = hvp_of(energy, params);
-    if (!average) return local;
-    return HessianVectorProduct([local, reduced](const torch::Tensor& v, int64_t term) { return reduced(local(v, term)); });
-  };
+  if (options.kind() == SolverKind::kDense) {
+    const auto start = Clock::now();
+    auto hessian = rank_mean(options, dense_hessian(energy, params));
+    auto result = dense_solve(hessian, v, options.dense_damping());
+    result.seconds = seconds_since(start);
+    return result;
+  }
+  return solve_inverse_operator(hvp_of(energy, params), v, options);
+}
+
+SolverResult solve_inverse_operator(const HessianVectorProduct& local_hvp, const torch::Tensor& v,
+                                    const InverseHvpOptions& options) {
+  check_vector(v, "solve_inverse_operator");
+  auto hvp = rank_averaged(local_hvp, options);
   switch (options.kind()) {
     case SolverKind::kLissa:
-      return lissa(hvp(), v, options.lissa());
+      return lissa(hvp, v, options.lissa());
     case SolverKind::kConjugateGradient:
-      return conjugate_gradient(hvp(), v, options.cg());
+      return conjugate_gradient(hvp, v, options.cg());
     case SolverKind::kDense: {
+      const int64_t p = v.size(0);
+      TORCH_CHECK(p <= kMaxDenseParams, "solve_inverse_operator: a dense solve needs P <= ", kMaxDenseParams,
+                  ", got P = ", p, "; use lissa or cg");
       const auto start = Clock::now();
-      auto hessian = reduced(dense_hessian(energy, params));
-      auto result = dense_solve(hessian, v, options.dense_damping());
+      // Column i = H e_i of the deterministic operator; symmetrised like dense_hessian.
+      auto eye = torch::eye(p, v.options());
+      std::vector<torch::Tensor> columns;
+      columns.reserve(static_cast<size_t>(p));
+      for (int64_t i = 0; i < p; ++i) columns.push_back(hvp(eye[i], kFullHessian));
+      auto h = torch::stack(columns, 1);
+      auto result = dense_solve(0.5 * (h + h.t()), v, options.dense_damping());
       result.seconds = seconds_since(start);
       return result;
     }
   }
-  TORCH_CHECK(false, "solve_inverse_hvp: unknown solver kind");
+  TORCH_CHECK(false, "solve_inverse_operator: unknown solver kind");
 }
 
 }  // namespace unlearn::bif

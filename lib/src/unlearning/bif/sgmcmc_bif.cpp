@@ -12,6 +12,7 @@
 
 #include "unlearn/inference/sghmc.h"
 #include "unlearn/inference/sgld.h"
+#include "unlearn/unlearning/bif/gauss_newton.h"
 
 namespace unlearn::bif {
 namespace {
@@ -30,10 +31,18 @@ void check_options(const SgmcmcBifOptions& o) {
               " must be >= 0 (0 = full data) or -1 (the chain's batch size)");
   TORCH_CHECK(o.hvp_batch_size() >= 0, "SGMCMC-BIF: hvp_batch_size = ", o.hvp_batch_size(),
               " must be >= 0 (0 = full data)");
+  TORCH_CHECK(o.curvature_batch_size() >= 0, "SGMCMC-BIF: curvature_batch_size = ", o.curvature_batch_size(),
+              " must be >= 0 (0 = full data)");
+  TORCH_CHECK(!(o.curvature_batch_size() > 0 && o.likelihood_hessians()),
+              "SGMCMC-BIF: curvature_batch_size subsamples the autograd operator; closed-form likelihood_hessians "
+              "always use the full set: leave it 0");
   TORCH_CHECK(o.lissa_c() >= 0, "SGMCMC-BIF: lissa_c = ", o.lissa_c(), " must be >= 0");
   TORCH_CHECK(!(o.parallel() && o.likelihood_hessians()),
               "SGMCMC-BIF: closed-form likelihood_hessians are not supported data-parallel; leave them empty "
               "(autograd HVPs) or run one process");
+  TORCH_CHECK(!(o.curvature() == Curvature::kGaussNewton && o.likelihood_hessians()),
+              "SGMCMC-BIF: curvature gauss_newton replaces the Hessian; closed-form likelihood_hessians (the exact "
+              "Hessian) cannot be used with it");
 }
 
 
@@ -131,6 +140,22 @@ SolverResult explicit_hessian_solve(Model& model, const torch::Tensor& thetas, c
 
 }  // namespace
 
+std::string to_string(Curvature curvature) {
+  switch (curvature) {
+    case Curvature::kHessian:
+      return "hessian";
+    case Curvature::kGaussNewton:
+      return "gauss_newton";
+  }
+  TORCH_CHECK(false, "unknown curvature");
+}
+
+Curvature curvature_from_string(const std::string& name) {
+  if (name == "hessian") return Curvature::kHessian;
+  if (name == "gauss_newton") return Curvature::kGaussNewton;
+  TORCH_CHECK(false, "unknown curvature '", name, "': allowed are hessian, gauss_newton");
+}
+
 SgmcmcChainState chain_state_of(inference::SGMCMCTrainer& chain) {
   SgmcmcChainState s;
   s.theta = chain.theta().detach().clone();
@@ -211,16 +236,23 @@ BifStep sgmcmc_bif_step(Model& model, SgmcmcChainState& state, torch::Tensor& sa
       torch::randint(0, std::numeric_limits<int32_t>::max(), {1}, gen, torch::TensorOptions().dtype(torch::kLong))
           .item<int64_t>());
   auto term_gen = std::make_shared<torch::Generator>(at::make_generator<at::CPUGeneratorImpl>(term_seed));
-  const auto full = current.batch();
+  // The deterministic operator's rows: all of them, or one minibatch fixed for this solve.
+  const auto full = random_batch(current, options.curvature_batch_size(), *term_gen);
+  const double full_scale = static_cast<double>(n) / static_cast<double>(full.size());
   const int64_t hvp_batch = options.hvp_batch_size();
-  EnergyFn energy = [&model, &parallel, thetas, x, full, current, hvp_batch, term_gen, n, J](int64_t term) {
+  // The rows of one curvature term and their weight n/|b|: a fresh minibatch per LiSSA term, all
+  // rows for the deterministic operator; then this rank's share.
+  auto term_rows = [&parallel, full, full_scale, current, hvp_batch, term_gen, n](int64_t term) {
     data::Batch b = full;
-    double scale = 1.0;
+    double scale = full_scale;
     if (term != kFullHessian && hvp_batch > 0 && hvp_batch < n) {
       b = random_batch(current, hvp_batch, *term_gen);
       scale = static_cast<double>(n) / static_cast<double>(hvp_batch);
     }
-    auto [local, factor] = local_share(parallel, b, scale);
+    return local_share(parallel, b, scale);
+  };
+  EnergyFn energy = [&model, term_rows, thetas, x, J](int64_t term) {
+    auto [local, factor] = term_rows(term);
     return energy_sum(model, thetas + x, local, factor) / static_cast<double>(J);
   };
   InverseHvpOptions solver = options.solver();
@@ -230,6 +262,17 @@ BifStep sgmcmc_bif_step(Model& model, SgmcmcChainState& state, torch::Tensor& sa
   step.gradient = gradient;
   if (options.likelihood_hessians()) {
     step.solve = explicit_hessian_solve(model, thetas, current, gradient, solver, options, *term_gen);
+  } else if (options.curvature() == Curvature::kGaussNewton) {
+    // Prior: its exact Hessian (a Gaussian's is constant); likelihood: the GGN of the same rows.
+    EnergyFn prior = [&model, thetas, x, J](int64_t) { return -model.log_prior(thetas + x).sum() / static_cast<double>(J); };
+    ClassifierOutputsFn outputs = [&model, term_rows, thetas, x, J](int64_t term) {
+      auto [local, factor] = term_rows(term);
+      return ClassifierOutputs{model.predict_log_proba(thetas + x, local.x), factor / static_cast<double>(J)};
+    };
+    const auto start = Clock::now();
+    step.solve = solve_inverse_operator(sum_of(hvp_of(prior, params), gauss_newton_vp(outputs, params)), gradient,
+                                        solver);
+    step.solve.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   } else {
     step.solve = solve_inverse_hvp(energy, params, gradient, solver);
   }

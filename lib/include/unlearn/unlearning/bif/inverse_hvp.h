@@ -158,4 +158,9 @@ struct InverseHvpOptions {
 SolverResult solve_inverse_hvp(const EnergyFn& energy, const FlatParameters& params,
                                const torch::Tensor& v, const InverseHvpOptions& options);
 
+/// The same for an operator given only as a product (e.g. gauss_newton_vp): the dense solver
+/// assembles its P columns H e_i from the deterministic operator (P <= kMaxDenseParams).
+SolverResult solve_inverse_operator(const HessianVectorProduct& hvp, const torch::Tensor& v,
+                                    const InverseHvpOptions& options);
+
 }  // namespace unlearn::bif

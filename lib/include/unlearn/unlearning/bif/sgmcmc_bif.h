@@ -21,6 +21,7 @@
 //   // result.remaining: train without the ids; result.records: one BifRecord per batch
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include <torch/torch.h>
@@ -39,6 +40,19 @@ namespace unlearn::bif {
 /// directly, CG and the residuals multiply by it, and LiSSA's T minibatch Hessians come from one
 /// call on the T·|b| rows drawn at once (G = T) — no double-backward pass per HVP.
 /// E.g. models::GmmImpl::neg_log_likelihood_hessian.
+/// The curvature H a forgetting step inverts.
+enum class Curvature {
+  kHessian,      ///< ∇²U_S, the papers' BIF
+  /// −∇² log p(θ) + the likelihood's generalised Gauss–Newton matrix (gauss_newton.h): positive
+  /// semi-definite, so LiSSA cannot expand along negative curvature. Classifiers only
+  /// (Model::predict_log_proba); the step is then no longer the papers' influence function.
+  kGaussNewton,
+};
+/// "hessian" or "gauss_newton".
+std::string to_string(Curvature curvature);
+/// Inverse of to_string; an unknown name is an error listing the allowed ones.
+Curvature curvature_from_string(const std::string& name);
+
 using LikelihoodHessians =
     std::function<torch::Tensor(const torch::Tensor& thetas, const data::Batch& batch, int64_t groups)>;
 
@@ -54,11 +68,17 @@ struct SgmcmcBifOptions {
   /// Minibatch of those sampler steps; -1 = the chain's training batch size; 0 = full data.
   TORCH_ARG(int64_t, minibatch_size) = -1;
   /// Minibatch of each LiSSA term's Hessian estimate (a fresh one per term); 0 = full data.
-  /// CG, the dense solve and residuals always use the full current set.
+  /// CG, the dense solve and residuals use the deterministic operator (next option).
   TORCH_ARG(int64_t, hvp_batch_size) = 0;
+  /// Rows of the deterministic operator (CG, the dense solve, residuals): one minibatch drawn per
+  /// removal batch and kept for the whole solve (a subsampled Newton step, Byrd et al. 2011),
+  /// weighted n/|b|; 0 = the full current set. Not with likelihood_hessians.
+  TORCH_ARG(int64_t, curvature_batch_size) = 0;
   /// > 0: LiSSA's scale is s = lissa_c / n for every batch (the papers: c = 1 for the GMM);
   /// 0 keeps solver.lissa.scale as given.
   TORCH_ARG(double, lissa_c) = 0.0;
+  /// What H is (see Curvature); kGaussNewton needs a classifier and no likelihood_hessians.
+  TORCH_ARG(Curvature, curvature) = Curvature::kHessian;
   /// Seeds the forgetting steps' minibatches and noise, and the LiSSA minibatches.
   TORCH_ARG(uint64_t, seed) = 0;
   /// Closed-form likelihood Hessians (see LikelihoodHessians); empty = autograd (double backward).
