@@ -54,7 +54,7 @@ function(unlearn_use_pch target)
   endif()
 endfunction()
 
-# Executables get jemalloc: glibc malloc mmaps every large temporary (PERF-NOTES.md).
+# Executables get jemalloc: glibc malloc mmaps every large temporary (docs/performance.md).
 find_library(UNLEARN_JEMALLOC_LIBRARY NAMES jemalloc)
 # Its options (no purging of freed pages) are compiled in by cmake/jemalloc_config.cpp.
 function(unlearn_fast_allocator target)

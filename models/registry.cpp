@@ -2,7 +2,10 @@
 
 #include <cmath>
 
+#include <mutex>
+
 #include "bnn/bnn_config.h"
+#include "gmm/gmm.h"
 #include "linear_regression/linear_regression.h"
 #include "logistic/logistic.h"
 #include "sparse_gp/sparse_gp.h"
@@ -15,14 +18,15 @@ using io::Range;
 
 int64_t num_features(const data::Dataset& d) { return d.x().dim() == 2 ? d.x().size(1) : 1; }
 
-std::shared_ptr<Model> make_linear_regression(const io::JsonObjectReader& r, const data::Dataset& d) {
+std::shared_ptr<Model> make_linear_regression(const io::JsonObjectReader& r, const data::Dataset& d,
+                                              const ModelContext&) {
   auto o = LinearRegressionOptions(num_features(d));
   o.noise_std(r.get<double>("noise_std", o.noise_std(), Range::positive()));
   o.prior_std(r.get<double>("prior_std", o.prior_std(), Range::positive()));
   return LinearRegression(o).ptr();
 }
 
-std::shared_ptr<Model> make_logistic(const io::JsonObjectReader& r, const data::Dataset& d) {
+std::shared_ptr<Model> make_logistic(const io::JsonObjectReader& r, const data::Dataset& d, const ModelContext&) {
   auto o = LogisticOptions(num_features(d));
   auto classes_in_data = d.size() > 0 ? d.y().max().item<int64_t>() + 1 : 2;
   o.num_classes(r.get<int64_t>("num_classes", std::max<int64_t>(2, classes_in_data), Range::at_least(2)));
@@ -34,9 +38,9 @@ std::shared_ptr<Model> make_logistic(const io::JsonObjectReader& r, const data::
 }
 
 std::shared_ptr<Model> make_sparse_gp(const io::JsonObjectReader& r, const data::Dataset& d,
-                                      const PathResolver& resolve) {
+                                      const ModelContext& ctx) {
   auto path = r.require<std::string>("inducing");
-  if (resolve) path = resolve(path, r.field("inducing"));
+  if (ctx.resolve_path) path = ctx.resolve_path(path, r.field("inducing"));
   torch::Tensor z;
   try {
     z = data::read_csv(path).values;
@@ -64,21 +68,44 @@ std::shared_ptr<Model> make_sparse_gp(const io::JsonObjectReader& r, const data:
   return SparseGP(o).ptr();
 }
 
+std::shared_ptr<Model> make_gmm(const io::JsonObjectReader& r, const data::Dataset& d, const ModelContext&) {
+  auto o = GmmOptions(r.get<int64_t>("components", 4, Range::closed(1, 64)), num_features(d));
+  o.prior_std(r.get<double>("prior_std", o.prior_std(), Range::positive()));
+  return Gmm(o).ptr();
+}
+
+std::shared_ptr<Model> make_bnn_kind(const std::string& kind, const io::JsonObjectReader& r, const data::Dataset& d) {
+  return bnn::make_bnn(kind, r, d);
+}
+
 }  // namespace
 
-std::vector<std::string> model_kinds() { return {"linear_regression", "logistic", "sparse_gp", "bnn_mlp", "bnn_lenet"}; }
+std::vector<std::string> builtin_model_kinds() {
+  return {"bnn_lenet", "bnn_mlp", "gmm", "linear_regression", "logistic", "sparse_gp"};
+}
+
+void register_builtin_model_kinds() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    register_model_kind({"linear_regression", "Bayesian linear regression (conjugate: exact posteriors)", make_linear_regression});
+    register_model_kind({"logistic", "Bayesian multinomial logistic regression", make_logistic});
+    register_model_kind({"sparse_gp", "sparse GP classifier (SE-ARD kernel, inducing inputs)", make_sparse_gp});
+    register_model_kind({"gmm", "Gaussian mixture, Bayesian over the means (unit covariances)", make_gmm});
+    register_model_kind({"bnn_mlp", "Bayesian MLP classifier",
+                         [](const io::JsonObjectReader& r, const data::Dataset& d, const ModelContext&) {
+                           return make_bnn_kind("bnn_mlp", r, d);
+                         }});
+    register_model_kind({"bnn_lenet", "Bayesian LeNet-5 classifier (32×32 images)",
+                         [](const io::JsonObjectReader& r, const data::Dataset& d, const ModelContext&) {
+                           return make_bnn_kind("bnn_lenet", r, d);
+                         }});
+  });
+}
 
 std::shared_ptr<Model> make_model(const io::JsonObjectReader& section, const data::Dataset& data,
-                                  const PathResolver& resolve) {
-  auto kind = section.get_enum("kind", "linear_regression", model_kinds());
-  try {
-    if (kind == "linear_regression") return make_linear_regression(section, data);
-    if (kind == "logistic") return make_logistic(section, data);
-    if (kind == "bnn_mlp" || kind == "bnn_lenet") return bnn::make_bnn(kind, section, data);
-    return make_sparse_gp(section, data, resolve);
-  } catch (const c10::Error& e) {
-    throw io::ConfigError(section.path() + ": " + e.what_without_backtrace());
-  }
+                                  const ModelContext& context) {
+  register_builtin_model_kinds();
+  return unlearn::make_model(section, data, context);
 }
 
 }  // namespace unlearn::models

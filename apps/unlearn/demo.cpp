@@ -1,8 +1,15 @@
 // `unlearn demo`: the README's main job. Train → erase 10 % by id → unlearn → compare to retrain,
 // on conjugate Bayesian linear regression, where the exact answer is known.
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include "commands.h"
@@ -94,6 +101,60 @@ void run_conjugate_demo(const DemoOptions& o) {
              retrain_s);
 }
 
+/// One row of the study's results.csv: method, λ (empty for full / retrain) and the erased-data KL.
+struct ResultRow {
+  std::string method, lambda;
+  double kl_erased = 0.0;
+};
+
+std::vector<ResultRow> read_results(const std::filesystem::path& csv) {
+  std::ifstream in(csv);
+  std::string line;
+  std::getline(in, line);
+  std::vector<std::string> header;
+  for (std::stringstream ss(line); std::getline(ss, line, ',');) header.push_back(line);
+  auto column = std::find(header.begin(), header.end(), "kl_erased_mean") - header.begin();
+  std::vector<ResultRow> rows;
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells;
+    for (std::stringstream ss(line); std::getline(ss, line, ',');) cells.push_back(line);
+    if (cells.size() < header.size()) continue;
+    rows.push_back({cells[0], cells[1], std::stod(cells[column])});
+  }
+  return rows;
+}
+
+/// Three or four lines in words, computed from the run's table: where doing nothing and retraining
+/// leave the erased data, the best reverse KL, and EUBO at λ = 0 (catastrophic unlearning).
+void summarise_moons(const std::filesystem::path& out) {
+  auto rows = read_results(out / "results.csv");
+  const ResultRow* full = nullptr;
+  const ResultRow* retrain = nullptr;
+  const ResultRow* best_rkl = nullptr;
+  const ResultRow* eubo_zero = nullptr;
+  for (const auto& r : rows) {
+    if (r.method == "full") full = &r;
+    if (r.method == "retrain") retrain = &r;
+    if ((r.method == "rkl" || r.method == "rkl_closed") && (!best_rkl || r.kl_erased < best_rkl->kl_erased)) best_rkl = &r;
+    if (r.method == "eubo" && !r.lambda.empty() && std::stod(r.lambda) == 0.0) eubo_zero = &r;
+  }
+  if (!full || !retrain) return;
+  fmt::print("\nIn words (averaged predictive KL to the retrained posterior on the erased points; lower is better):\n");
+  fmt::print("  doing nothing leaves {:.3g}; retraining on D_r, the target, reaches {:.3g}.\n", full->kl_erased,
+             retrain->kl_erased);
+  if (best_rkl)
+    fmt::print("  {} at λ = {} brings it to {:.3g} without retraining.\n", best_rkl->method == "rkl" ? "reverse KL" : "closed-form reverse KL",
+               best_rkl->lambda, best_rkl->kl_erased);
+  if (eubo_zero)
+    fmt::print("  EUBO at λ = 0 gives {:.3g}: {} (the adjusted likelihood, λ > 0, is what prevents it).\n", eubo_zero->kl_erased,
+               eubo_zero->kl_erased > full->kl_erased ? "catastrophic unlearning, worse than doing nothing" : "no better than λ > 0");
+  std::vector<std::string> plots;
+  for (const auto& e : std::filesystem::directory_iterator(out))
+    if (e.path().extension() == ".png") plots.push_back(e.path().string());
+  std::sort(plots.begin(), plots.end());
+  if (!plots.empty()) fmt::print("  plots: {}\n", fmt::join(plots, ", "));
+}
+
 /// The small moons study: configs/moons_vbu_small.json (3 000 steps instead of 30 000).
 void run_moons_demo(const DemoOptions& o) {
   namespace fs = std::filesystem;
@@ -105,6 +166,7 @@ void run_moons_demo(const DemoOptions& o) {
   auto t0 = std::chrono::steady_clock::now();
   run_vbu_experiment(io::parse_json_file(config), ExperimentContext{o.out, config.parent_path(), false});
   fmt::print("demo study took {:.1f} s\n", seconds_since(t0));
+  summarise_moons(o.out);
 }
 
 void run_demo(const DemoOptions& o) {

@@ -1,5 +1,5 @@
 #pragma once
-// The data-parallel options shared by `unlearn train` and `unlearn forget` (DESIGN.md §6):
+// The data-parallel options shared by `unlearn train` and `unlearn forget` (docs/architecture.md, "Tiers"):
 //   --world-size W --rank R --rendezvous HOST:PORT [--dist-timeout SECONDS]
 // `unlearn launch -n W -- <subcommand ...>` (launch.cpp) adds them for W local processes.
 // Rank 0 writes the run directory (config, checkpoints, audit log) and prints; the other ranks

@@ -16,14 +16,8 @@ namespace {
 
 /// θ samples [S, P] representing a generation's posterior: the bank, or draws from the Gaussian.
 torch::Tensor posterior_samples(const Generation& g, const EvaluateOptions& o) {
-  if (!g.posterior) return g.samples;
-  torch::NoGradGuard no_grad;
   auto gen = at::detail::createCPUGenerator(o.seed);
-  return g.posterior->rsample(o.num_samples, gen).detach();
-}
-
-torch::Tensor posterior_mean(const Generation& g) {
-  return g.posterior ? g.posterior->mean().detach() : g.samples.mean(0);
+  return g.state.theta_samples(o.num_samples, gen);
 }
 
 bool same_ids(const torch::Tensor& a, const torch::Tensor& b) {
@@ -39,17 +33,9 @@ std::string fmt_value(double v) {
 
 }  // namespace
 
-bool is_classifier(Model& model, const data::Dataset& d, const torch::Tensor& theta) {
-  if (d.size() == 0 || d.y().dim() != 1 || at::isFloatingType(d.y().scalar_type())) return false;
-  try {
-    torch::NoGradGuard no_grad;
-    model.predict_log_proba(theta.narrow(0, 0, 1), d.x().narrow(0, 0, 1));
-    return true;
-  } catch (const c10::Error&) {
-    return false;
-  }
+bool is_classifier(const Model& model, const data::Dataset& d) {
+  return model.is_classifier() && d.size() > 0 && d.y().dim() == 1 && !at::isFloatingType(d.y().scalar_type());
 }
-
 
 nlohmann::json Evaluation::to_json() const {
   nlohmann::json j = header;
@@ -94,13 +80,13 @@ Evaluation evaluate_run(const EvaluatedRun& run, const std::optional<EvaluatedRu
   const auto& test = c.test;
   ev.header = {{"run_dir", run.run_dir},
                {"generation", g.number},
-               {"method", g.metadata.value("method", c.method)},
+               {"method", g.metadata.value("method", c.method_name())},
                {"model", model.architecture()},
-               {"posterior", describe_posterior(g)},
+               {"posterior", g.state.describe()},
                {"data", {{"remaining", remaining.size()}, {"erased", erased.size()}, {"test", test.size()}}}};
-  if (g.posterior) ev.header["num_samples"] = o.num_samples;
+  if (g.state.is_gaussian()) ev.header["num_samples"] = o.num_samples;
   auto theta = posterior_samples(g, o);
-  const bool classifier = is_classifier(model, c.dataset, theta);
+  const bool classifier = is_classifier(model, c.dataset);
   ev.header["classifier"] = classifier;
 
   struct Split {
@@ -137,11 +123,11 @@ Evaluation evaluate_run(const EvaluatedRun& run, const std::optional<EvaluatedRu
     }
   }
 
-  if (g.posterior && dynamic_cast<ConjugateGaussianLikelihood*>(&model) && model.gaussian_prior()) {
+  if (g.state.is_gaussian() && dynamic_cast<ConjugateGaussianLikelihood*>(&model) && model.gaussian_prior()) {
     auto [mean, cov] = exact_conjugate_posterior(model, remaining.batch());
     auto target = make_posterior(c);
     target->set_moments(mean, cov);
-    ev.metrics.push_back({"kl_to_exact_retrain", g.posterior->kl_divergence(*target).item<double>(), std::nullopt,
+    ev.metrics.push_back({"kl_to_exact_retrain", g.state.gaussian().kl_divergence(*target).item<double>(), std::nullopt,
                           "KL(q ‖ exact posterior on D_r), closed form (conjugate model)"});
   }
 
@@ -153,8 +139,8 @@ Evaluation evaluate_run(const EvaluatedRun& run, const std::optional<EvaluatedRu
                           ", the run " + run.run_dir + " model " + model.architecture() + ": they are not comparable");
   ev.header["reference"] = {{"run_dir", reference->run_dir},
                             {"generation", rg.number},
-                            {"method", rg.metadata.value("method", rc.method)},
-                            {"posterior", describe_posterior(rg)}};
+                            {"method", rg.metadata.value("method", rc.method_name())},
+                            {"posterior", rg.state.describe()}};
   if (!same_ids(rg.trained_ids, g.trained_ids))
     ev.notes.push_back(fmt::format("the reference was trained on {} ids, not exactly this run's {} remaining ones: "
                                    "it is not a retrain on D_r",
@@ -172,8 +158,8 @@ Evaluation evaluate_run(const EvaluatedRun& run, const std::optional<EvaluatedRu
                             fmt::format("mean L1 distance of the predictive probabilities on {}", s.symbol)});
     }
   }
-  if (g.posterior && rg.posterior) {
-    ev.metrics.push_back({"kl_param", g.posterior->kl_divergence(*rg.posterior).item<double>(), std::nullopt,
+  if (g.state.is_gaussian() && rg.state.is_gaussian()) {
+    ev.metrics.push_back({"kl_param", g.state.gaussian().kl_divergence(rg.state.gaussian()).item<double>(), std::nullopt,
                           "KL(q ‖ q_ref) between the Gaussian posteriors, closed form"});
   } else if (theta.size(0) >= 2) {
     ev.metrics.push_back({"knn_kl", metrics::knn_kl_estimate(theta, ref_theta), std::nullopt,
@@ -182,7 +168,7 @@ Evaluation evaluate_run(const EvaluatedRun& run, const std::optional<EvaluatedRu
   } else {
     ev.notes.push_back("1-NN KL skipped: the run's bank holds a single sample");
   }
-  ev.metrics.push_back({"mean_distance", (posterior_mean(g) - posterior_mean(rg)).norm().item<double>(), std::nullopt,
+  ev.metrics.push_back({"mean_distance", (g.state.mean() - rg.state.mean()).norm().item<double>(), std::nullopt,
                         "‖E[θ] − E_ref[θ]‖₂ between the posterior means"});
   return ev;
 }

@@ -40,9 +40,8 @@ struct Evaluation {
   std::string to_table() const;
 };
 
-/// Whether the model predicts classes for these labels: integer labels and a predict_log_proba
-/// that answers for θ [S, P] (the contract's default throws).
-bool is_classifier(Model& model, const data::Dataset& d, const torch::Tensor& theta);
+/// Whether the model predicts classes for these labels: Model::is_classifier and integer labels.
+bool is_classifier(const Model& model, const data::Dataset& d);
 
 struct EvaluateOptions {
   int64_t num_samples = 1000;  ///< draws from a Gaussian posterior for predictives and 1-NN KL

@@ -25,29 +25,32 @@ void run_export(const ExportArgs& a) {
   out["generation"] = g.number;
   out["architecture"] = c.model->architecture();
   out["metadata"] = g.metadata;
-  if (g.posterior) {
-    out["family"] = g.posterior->family();
-    out["mean"] = io::tensor_to_json(g.posterior->mean());
-    if (g.posterior->family() == "full_rank") out["covariance"] = io::tensor_to_json(g.posterior->covariance());
-    out["stddev"] = io::tensor_to_json(g.posterior->stddev());
+  if (g.state.is_gaussian()) {
+    const auto& q = g.state.gaussian();
+    out["family"] = q.family();
+    out["mean"] = io::tensor_to_json(q.mean());
+    if (q.family() == "full_rank") out["covariance"] = io::tensor_to_json(q.covariance());
+    out["stddev"] = io::tensor_to_json(q.stddev());
   } else {
+    const auto& chain = g.state.chain();
+    const auto& samples = g.state.samples();
     out["family"] = "samples";
-    const auto n = g.samples.size(0);
-    out["bank"] = {{"sampler", g.chain.sghmc ? "sghmc" : "sgld"},
+    const auto n = samples.size(0);
+    out["bank"] = {{"sampler", inference::to_string(chain.sampler)},
                    {"size", n},
-                   {"step_size", g.chain.step_size},
-                   {"temperature", g.chain.temperature},
-                   {"chain_theta", io::tensor_to_json(g.chain.theta)}};
-    if (g.chain.sghmc) out["bank"]["friction"] = g.chain.friction;
-    out["mean"] = io::tensor_to_json(g.samples.mean(0));
+                   {"step_size", chain.step_size},
+                   {"temperature", chain.temperature},
+                   {"chain_theta", io::tensor_to_json(chain.theta)}};
+    if (chain.sghmc()) out["bank"]["friction"] = chain.friction;
+    out["mean"] = io::tensor_to_json(samples.mean(0));
     if (n >= 2) {
       // Sample covariance (divisor n − 1), as SampleBank::covariance.
-      auto centred = g.samples - g.samples.mean(0, true);
+      auto centred = samples - samples.mean(0, true);
       auto cov = torch::matmul(centred.t(), centred) / static_cast<double>(n - 1);
       out["covariance"] = io::tensor_to_json(cov);
       out["stddev"] = io::tensor_to_json(cov.diagonal().sqrt());
     }
-    if (a.samples) out["samples"] = io::tensor_to_json(g.samples);
+    if (a.samples) out["samples"] = io::tensor_to_json(samples);
   }
   nlohmann::json hypers = nlohmann::json::object();
   for (const auto& p : c.model->named_parameters()) hypers[p.key()] = io::tensor_to_json(p.value().detach().cpu());

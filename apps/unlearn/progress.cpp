@@ -109,4 +109,20 @@ inference::TrainingCallbacks Progress::attach(inference::TrainingCallbacks callb
   return callbacks;
 }
 
+ProgressFn StagedProgress::callback() {
+  return [this](const ProgressEvent& e) {
+    if (!current_ || e.stage != stage_ || e.total != total_) {
+      if (current_) current_->finish();
+      current_ = std::make_unique<Progress>(make_(e.stage, std::max<int64_t>(e.total, 1), e.value_name));
+      stage_ = e.stage;
+      total_ = e.total;
+    }
+    current_->update(e.done, e.values.empty() ? std::nan("") : e.values.front());
+  };
+}
+
+void StagedProgress::finish() {
+  if (current_) current_->finish();
+}
+
 }  // namespace unlearn::app

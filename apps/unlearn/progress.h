@@ -15,12 +15,15 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include <torch/arg.h>
 
 #include "unlearn/inference/callbacks.h"
+#include "unlearn/progress.h"
 
 namespace unlearn::app {
 
@@ -82,5 +85,24 @@ class Progress {
 
 /// "1.2 s", "3 min 04 s", "1 h 02 min".
 std::string format_duration(double seconds);
+
+/// The library's progress reports (unlearn/progress.h) shown as Progress lines or bars: a new one
+/// whenever the stage or its total changes (a request's batches, then a method's steps...).
+class StagedProgress {
+ public:
+  /// `make(stage, total, value_name)`: the options of each stage's Progress.
+  using OptionsFn = std::function<ProgressOptions(const std::string& stage, int64_t total, const std::string& value_name)>;
+  explicit StagedProgress(OptionsFn make) : make_(std::move(make)) {}
+  /// The callback to hand to the library; it refers to this object, which must outlive its use.
+  ProgressFn callback();
+  /// Ends the current stage's line.
+  void finish();
+
+ private:
+  OptionsFn make_;
+  std::unique_ptr<Progress> current_;
+  std::string stage_;
+  int64_t total_ = -1;
+};
 
 }  // namespace unlearn::app

@@ -13,6 +13,7 @@
 //             "schedule_offset": 1, "schedule_decay": 0, "friction": 0.1, "temperature": 1,
 //             "bank": {"burn_in": 500, "thinning": 10, "capacity": 100}, "checkpoint_every": 500}
 //   }
+// "posterior" may also hold "init_scale" (> 0): the standard deviation VI starts from.
 // "data" may also hold "test_fraction": f in [0, 1): that share of the rows (seeded by "seed") is
 // held out, never trained on, and used by `unlearn evaluate` (test error, membership attack).
 // Every error is an io::ConfigError naming the field; nothing is written before the whole
@@ -29,6 +30,7 @@
 #include "unlearn/io/json_config.h"
 #include "unlearn/model.h"
 #include "unlearn/posterior/gaussian.h"
+#include "unlearn/unlearning/training.h"
 
 namespace unlearn::app {
 
@@ -37,30 +39,27 @@ struct RunConfig {
   uint64_t seed = 0;
   data::Dataset dataset;
   std::shared_ptr<Model> model;
-  std::string family = "full_rank";
-  std::string method = "vi";  ///< "vi", "exact" (conjugate models), "sgld" or "sghmc"
+  std::string family = "full_rank";  ///< posterior.family of VI and exact runs
+  double init_scale = 1.0;           ///< posterior.init_scale: the fresh posterior's standard deviation
+  TrainingMethod method = TrainingMethod::kVI;
   inference::VIOptions vi;
   inference::SGMCMCOptions sgmcmc;  ///< method "sgld" / "sghmc"
   int64_t checkpoint_every = 0;
   data::Dataset test;  ///< rows held out by data.test_fraction (empty without)
 
   /// The posterior is a sample bank of an SG-MCMC chain, not a Gaussian.
-  bool is_sgmcmc() const { return method == "sgld" || method == "sghmc"; }
+  bool is_sgmcmc() const { return unlearn::is_sgmcmc(method); }
+  /// "vi", "exact", "sgld", "sghmc".
+  std::string method_name() const { return to_string(method); }
+  /// How the run trains: what `forget --method retrain` replays.
+  TrainingRecipe recipe() const;
 };
 
-/// Reads and validates a config; relative data paths are resolved by resolve_path.
+/// Reads and validates a config; relative data paths are resolved by models::resolve_path.
 RunConfig load_run_config(const nlohmann::json& json, const std::filesystem::path& base_dir);
 
-/// The "data" section of a config (shared by runs and experiments).
-data::Dataset load_data(const io::JsonObjectReader& section, const std::filesystem::path& base_dir,
-                        uint64_t seed);
-
-/// A path from a config: the working directory first, then `base_dir` (the config's folder),
-/// then its parent; io::ConfigError naming `field` when none has it.
-std::string resolve_path(const std::string& path, const std::filesystem::path& base_dir,
-                         const std::string& field);
-
-/// A fresh posterior of the configured family, N(0, I), on the model's device and dtype.
+/// A fresh posterior of the configured family and initial scale, mean 0, on the model's device
+/// and dtype.
 std::shared_ptr<GaussianPosteriorImpl> make_posterior(const RunConfig& config);
 
 }  // namespace unlearn::app

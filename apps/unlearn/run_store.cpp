@@ -1,5 +1,8 @@
 #include "run_store.h"
 
+#include "plugins.h"
+#include "registry.h"
+
 #include "unlearn/io/config_error.h"
 #include "unlearn/io/json_config.h"
 #include "unlearn/io/run_dir.h"
@@ -13,7 +16,14 @@ RunConfig load_run(const fs::path& run_dir) {
   auto config_path = run_dir / "config.json";
   if (!fs::exists(config_path))
     throw io::ConfigError("'" + run_dir.string() + "' is not a run directory: no config.json");
-  return load_run_config(io::parse_json_file(config_path), config_path.parent_path());
+  auto json = io::parse_json_file(config_path);
+  // A run trained with a plugin's model kind names the plugin when it is not loaded.
+  if (json.is_object() && json.contains("model") && json["model"].is_object()) {
+    const auto& kind = json["model"].value("kind", nlohmann::json("linear_regression"));
+    if (kind.is_string() && !has_model_kind(kind.get<std::string>()))
+      require_recorded_plugin(run_dir, kind.get<std::string>());
+  }
+  return load_run_config(json, config_path.parent_path());
 }
 
 io::Checkpoint base_generation_checkpoint(const RunConfig& config, const torch::Tensor& trained_ids,
@@ -39,60 +49,65 @@ const torch::Tensor& tensor_of(const io::Checkpoint& ckpt, const std::string& ke
 void load_chain(const RunConfig& config, Generation& g) {
   const auto& meta = g.metadata;
   const auto sampler = meta.contains("chain") ? meta["chain"].value("sampler", std::string()) : std::string();
-  if (sampler != config.method)
+  if (sampler != config.method_name())
     throw io::ConfigError(gen_name(g.number) + " holds " + (sampler.empty() ? std::string("no SG-MCMC chain") : "a " + sampler + " chain") +
-                          ", the config asks for " + config.method);
+                          ", the config asks for " + config.method_name());
   const int64_t P = config.model->num_params();
   auto opts = config.model->theta_options();
-  g.samples = tensor_of(g.checkpoint, "bank/samples", g.number).to(opts);
-  if (g.samples.dim() != 2 || g.samples.size(1) != P || g.samples.size(0) < 1)
-    throw io::ConfigError("bank/samples has shape " + c10::str(g.samples.sizes()) + ", the model needs [n >= 1, " +
+  auto samples = tensor_of(g.checkpoint, "bank/samples", g.number).to(opts);
+  if (samples.dim() != 2 || samples.size(1) != P || samples.size(0) < 1)
+    throw io::ConfigError("bank/samples has shape " + c10::str(samples.sizes()) + ", the model needs [n >= 1, " +
                           std::to_string(P) + "]");
-  g.chain.theta = tensor_of(g.checkpoint, "chain/theta", g.number).to(opts);
-  if (g.chain.theta.sizes() != torch::IntArrayRef{P})
-    throw io::ConfigError("chain/theta has shape " + c10::str(g.chain.theta.sizes()) + ", the model needs [" +
+  inference::ChainState chain;
+  chain.theta = tensor_of(g.checkpoint, "chain/theta", g.number).to(opts);
+  if (chain.theta.sizes() != torch::IntArrayRef{P})
+    throw io::ConfigError("chain/theta has shape " + c10::str(chain.theta.sizes()) + ", the model needs [" +
                           std::to_string(P) + "]");
-  g.chain.sghmc = sampler == "sghmc";
-  if (g.chain.sghmc) g.chain.velocity = tensor_of(g.checkpoint, "chain/velocity", g.number).to(opts);
+  chain.sampler = inference::sampler_from_string(sampler);
+  if (chain.sghmc()) chain.velocity = tensor_of(g.checkpoint, "chain/velocity", g.number).to(opts);
   const auto& c = meta["chain"];
-  g.chain.step_size = c.value("step_size", 0.0);
-  g.chain.friction = c.value("friction", 1.0);
-  g.chain.temperature = c.value("temperature", 1.0);
+  chain.step_size = c.value("step_size", 0.0);
+  chain.friction = c.value("friction", 1.0);
+  chain.temperature = c.value("temperature", 1.0);
+  g.state = PosteriorState::chain(std::move(chain), samples);
 }
 
 void load_gaussian(const RunConfig& config, Generation& g) {
   auto family = g.metadata.value("family", std::string());
-  g.posterior = make_posterior(config);
-  if (family != g.posterior->family())
+  auto posterior = make_posterior(config);
+  if (family != posterior->family())
     throw io::ConfigError(gen_name(g.number) + " holds " + (family.empty() ? std::string("no Gaussian posterior") : "a " + family + " posterior") +
-                          ", the config asks for " + (config.is_sgmcmc() ? config.method + " samples" : g.posterior->family()));
+                          ", the config asks for " + (config.is_sgmcmc() ? config.method_name() + " samples" : posterior->family()));
   torch::NoGradGuard no_grad;
-  for (auto& p : g.posterior->named_parameters()) {
+  for (auto& p : posterior->named_parameters()) {
     const auto& t = tensor_of(g.checkpoint, "posterior/" + p.key(), g.number);
     if (t.sizes() != p.value().sizes())
       throw io::ConfigError("posterior/" + p.key() + " has shape " + c10::str(t.sizes()) + ", the model needs " +
                             c10::str(p.value().sizes()));
     p.value().copy_(t);
   }
+  // Generations before this field existed: an exact run's generations are exact as long as every
+  // request was exact (the only method that keeps a posterior exact).
+  const bool exact = g.metadata.value("exact", g.metadata.value("method", std::string()) == "exact");
+  g.state = PosteriorState::gaussian(posterior, exact);
 }
 
 }  // namespace
 
-io::Checkpoint generation_checkpoint(const RunConfig& config, const GaussianPosteriorImpl& posterior,
-                                     const torch::Tensor& trained_ids, const torch::Tensor& erased_ids,
-                                     int number, nlohmann::json metadata) {
-  metadata["family"] = posterior.family();
-  auto ckpt = base_generation_checkpoint(config, trained_ids, erased_ids, number, std::move(metadata));
-  for (const auto& p : posterior.named_parameters()) {
-    ckpt.tensors["posterior/" + p.key()] = p.value().detach().cpu();
+io::Checkpoint generation_checkpoint(const RunConfig& config, const PosteriorState& state,
+                                     const torch::Tensor& trained_ids, const torch::Tensor& erased_ids, int number,
+                                     nlohmann::json metadata) {
+  if (state.is_gaussian()) {
+    const auto& q = state.gaussian();
+    metadata["family"] = q.family();
+    metadata["exact"] = state.exact();
+    auto ckpt = base_generation_checkpoint(config, trained_ids, erased_ids, number, std::move(metadata));
+    for (const auto& p : q.named_parameters()) ckpt.tensors["posterior/" + p.key()] = p.value().detach().cpu();
+    return ckpt;
   }
-  return ckpt;
-}
-
-io::Checkpoint chain_generation_checkpoint(const RunConfig& config, const bif::SgmcmcChainState& chain,
-                                           const torch::Tensor& samples, const torch::Tensor& trained_ids,
-                                           const torch::Tensor& erased_ids, int number, nlohmann::json metadata) {
-  metadata["chain"] = {{"sampler", chain.sghmc ? "sghmc" : "sgld"},
+  const auto& chain = state.chain();
+  const auto& samples = state.samples();
+  metadata["chain"] = {{"sampler", inference::to_string(chain.sampler)},
                        {"step_size", chain.step_size},
                        {"friction", chain.friction},
                        {"temperature", chain.temperature},
@@ -102,11 +117,6 @@ io::Checkpoint chain_generation_checkpoint(const RunConfig& config, const bif::S
   ckpt.tensors["chain/theta"] = chain.theta.detach().cpu();
   if (chain.velocity.defined()) ckpt.tensors["chain/velocity"] = chain.velocity.detach().cpu();
   return ckpt;
-}
-
-std::string describe_posterior(const Generation& g) {
-  if (g.posterior) return g.posterior->family() + " Gaussian";
-  return std::string(g.chain.sghmc ? "SGHMC" : "SGLD") + " bank of " + std::to_string(g.samples.size(0)) + " samples";
 }
 
 Generation load_generation(const RunConfig& config, const fs::path& run_dir,

@@ -1,5 +1,5 @@
 #pragma once
-// A run directory on disk (DESIGN.md §3):
+// A run directory on disk (docs/architecture.md, "Run directories"):
 //   RUN_DIR/config.json        the config as given
 //   RUN_DIR/gen-0000.ckpt      the trained posterior (+ trainer state while training)
 //   RUN_DIR/gen-000N.ckpt      the posterior after the N-th erase request
@@ -18,15 +18,14 @@
 
 #include "run_config.h"
 #include "unlearn/io/checkpoint.h"
-#include "unlearn/unlearning/bif/sgmcmc_bif.h"
+#include "unlearn/unlearning/posterior_state.h"
 
 namespace unlearn::app {
 
 struct Generation {
   int number = 0;
-  std::shared_ptr<GaussianPosteriorImpl> posterior;  ///< Gaussian runs; null for SG-MCMC runs
-  torch::Tensor samples;         ///< SG-MCMC runs: the sample bank [n, P], oldest first
-  bif::SgmcmcChainState chain;   ///< SG-MCMC runs: the chain the bank came from
+  /// The posterior: a Gaussian (VI, exact) or an SG-MCMC chain and its bank.
+  PosteriorState state;
   torch::Tensor trained_ids;  ///< ids of the data the posterior is conditioned on
   torch::Tensor erased_ids;   ///< ids erased since training, in request order
   nlohmann::json metadata;
@@ -40,18 +39,11 @@ RunConfig load_run(const std::filesystem::path& run_dir);
 io::Checkpoint base_generation_checkpoint(const RunConfig& config, const torch::Tensor& trained_ids,
                                           const torch::Tensor& erased_ids, int number, nlohmann::json metadata);
 
-/// A checkpoint holding one generation.
-io::Checkpoint generation_checkpoint(const RunConfig& config, const GaussianPosteriorImpl& posterior,
-                                     const torch::Tensor& trained_ids, const torch::Tensor& erased_ids,
-                                     int number, nlohmann::json metadata);
-
-/// A checkpoint holding one SG-MCMC generation: the bank's samples and the chain's state.
-io::Checkpoint chain_generation_checkpoint(const RunConfig& config, const bif::SgmcmcChainState& chain,
-                                           const torch::Tensor& samples, const torch::Tensor& trained_ids,
-                                           const torch::Tensor& erased_ids, int number, nlohmann::json metadata);
-
-/// What a run's posterior is, in words: "full_rank Gaussian", "SGLD bank of 100 samples".
-std::string describe_posterior(const Generation& g);
+/// A checkpoint holding one generation: a Gaussian's parameters, or the bank's samples and the
+/// chain's state. The metadata records whether a Gaussian is the exact posterior ("exact").
+io::Checkpoint generation_checkpoint(const RunConfig& config, const PosteriorState& state,
+                                     const torch::Tensor& trained_ids, const torch::Tensor& erased_ids, int number,
+                                     nlohmann::json metadata);
 
 /// Loads generation `number` (default: the latest) and checks it against the config's model.
 /// A generation 0 whose training has not finished is an io::ConfigError that says how to resume.

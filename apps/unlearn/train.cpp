@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "distributed_args.h"
 #include "output.h"
+#include "plugins.h"
 #include "progress.h"
 #include "run_store.h"
 #include "unlearn/io/atomic_file.h"
@@ -18,7 +19,7 @@
 #include "unlearn/io/config_error.h"
 #include "unlearn/io/json_config.h"
 #include "unlearn/io/run_dir.h"
-#include "unlearn/unlearning/exact_conjugate.h"
+#include "unlearn/unlearning/training.h"
 
 namespace unlearn::app {
 namespace {
@@ -141,8 +142,8 @@ void train_vi(const TrainArgs& a, const RunConfig& c, const fs::path& run_dir) {
   const int64_t resumed_from = *resumed;
   auto save = [&](bool finished) {
     if (!g_cluster->is_root()) return;
-    auto ckpt = generation_checkpoint(c, *q, c.dataset.ids(), torch::empty({0}, torch::kLong), 0,
-                                      {{"method", "vi"}, {"finished", finished}, {"step", trainer.step_count()}});
+    auto ckpt = generation_checkpoint(c, PosteriorState::gaussian(q), c.dataset.ids(), torch::empty({0}, torch::kLong),
+                                      0, {{"method", "vi"}, {"finished", finished}, {"step", trainer.step_count()}});
     trainer.save_state(ckpt, "vi/");
     io::save_checkpoint(ckpt, io::generation_path(run_dir, 0));
   };
@@ -161,24 +162,26 @@ void train_sgmcmc(const TrainArgs& a, const RunConfig& c, const fs::path& run_di
   auto sharded = distributed::shard_for_training(g_cluster, c.dataset);  // W = 1: the data set itself
   inference::SGMCMCTrainer trainer(c.model, sharded.index, c.sgmcmc);
   trainer.set_data_parallel(sharded.parallel);
-  auto resumed = resume_if_asked(a, c, run_dir, trainer, "sgmcmc/", c.method, c.sgmcmc.steps());
+  auto resumed = resume_if_asked(a, c, run_dir, trainer, "sgmcmc/", c.method_name(), c.sgmcmc.steps());
   if (!resumed) return;
   const int64_t resumed_from = *resumed;
   auto save = [&](bool finished) {
     if (!g_cluster->is_root()) return;
-    nlohmann::json meta{{"method", c.method}, {"finished", finished}, {"step", trainer.step_count()}};
+    nlohmann::json meta{{"method", c.method_name()}, {"finished", finished}, {"step", trainer.step_count()}};
     auto ids = c.dataset.ids();
     auto none = torch::empty({0}, torch::kLong);
     // A finished chain is a posterior (bank + chain state); an unfinished one only a trainer state.
-    auto ckpt = finished ? chain_generation_checkpoint(c, bif::chain_state_of(trainer), trainer.bank().samples(), ids,
-                                                       none, 0, meta)
+    auto ckpt = finished ? generation_checkpoint(c,
+                                                 PosteriorState::chain(inference::chain_state_of(trainer),
+                                                                       trainer.bank().samples()),
+                                                 ids, none, 0, meta)
                          : base_generation_checkpoint(c, ids, none, 0, meta);
     trainer.save_state(ckpt, "sgmcmc/");
     io::save_checkpoint(ckpt, io::generation_path(run_dir, 0));
   };
   run_loop(trainer, c.sgmcmc.steps(), c.checkpoint_every, "U", save, run_dir, a.output);
   report(a, run_dir,
-         {{"method", c.method},
+         {{"method", c.method_name()},
           {"finished", true},
           {"steps", trainer.step_count()},
           {"resumed_from", resumed_from},
@@ -189,10 +192,8 @@ void train_sgmcmc(const TrainArgs& a, const RunConfig& c, const fs::path& run_di
 
 void train_exact(const TrainArgs& a, const RunConfig& c, const fs::path& run_dir) {
   auto t0 = std::chrono::steady_clock::now();
-  auto [mean, cov] = exact_conjugate_posterior(*c.model, c.dataset.batch());
-  auto q = make_posterior(c);
-  q->set_moments(mean, cov);
-  auto ckpt = generation_checkpoint(c, *q, c.dataset.ids(), torch::empty({0}, torch::kLong), 0,
+  auto state = train_posterior(*c.model, c.recipe(), c.dataset);
+  auto ckpt = generation_checkpoint(c, state, c.dataset.ids(), torch::empty({0}, torch::kLong), 0,
                                     {{"method", "exact"}, {"finished", true}, {"step", 0}});
   if (g_cluster->is_root()) io::save_checkpoint(ckpt, io::generation_path(run_dir, 0));
   report(a, run_dir, {{"method", "exact"}, {"finished", true}, {"steps", 0}, {"seconds", seconds_since(t0)}});
@@ -217,10 +218,15 @@ void run_train(const TrainArgs& a) {
         throw io::ConfigError("--out " + run_dir.string() +
                               " already exists and is not empty (use --resume to continue it)");
       fs::create_directories(run_dir);
+      // A plugin's model kind: the run records the plugin, so that using it without is an error
+      // that names it (plugins.h). Written before config.json, which marks a run directory.
+      auto record = plugin_record(
+          c.json.value("model", nlohmann::json::object()).value("kind", std::string("linear_regression")));
+      if (!record.is_null()) io::write_text_atomic(run_dir / "plugins.json", record.dump(2) + "\n");
       io::write_text_atomic(run_dir / "config.json", c.json.dump(2) + "\n");
     }
   }
-  if (c.method == "exact") train_exact(a, c, run_dir);
+  if (c.method == TrainingMethod::kExact) train_exact(a, c, run_dir);
   else if (c.is_sgmcmc()) train_sgmcmc(a, c, run_dir);
   else train_vi(a, c, run_dir);
 }

@@ -97,6 +97,7 @@ class BnnBaseImpl : public Model {
   torch::Tensor log_likelihood(const torch::Tensor& theta, const data::Batch& batch) override;
   torch::Tensor log_prior(const torch::Tensor& theta) override;
   torch::Tensor init_theta() override;
+  bool is_classifier() const override { return true; }
   torch::Tensor predict_log_proba(const torch::Tensor& theta, const torch::Tensor& x) override;
   /// N(0, σ_p² I) given by its diagonal only (GaussianPrior::scale_diag): a P×P factor would not
   /// fit in memory for a network.

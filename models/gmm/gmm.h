@@ -53,6 +53,11 @@ class GmmImpl : public Model {
   /// (what SG-MCMC BIF uses instead of P double-backward passes; groups = LiSSA's minibatches).
   torch::Tensor neg_log_likelihood_hessian(const torch::Tensor& thetas, const data::Batch& batch,
                                            int64_t groups = 1) const;
+  /// The Model contract's name for it (SG-MCMC BIF's closed-form Hessians).
+  bool has_likelihood_hessians() const override { return true; }
+  torch::Tensor likelihood_hessians(const torch::Tensor& thetas, const data::Batch& batch, int64_t groups) override {
+    return neg_log_likelihood_hessian(thetas, batch, groups);
+  }
 
   // ---- the mean-field variational family of the papers (closed-form responsibilities) ----------
   // q(μ_k) = N(m_k, diag s_k²) and q(c_i) = Cat(φ_i). With φ at its closed-form optimum
@@ -74,6 +79,11 @@ class GmmImpl : public Model {
   /// enters only through its diagonal): the form bif::ExpectedLogLikelihood expects.
   torch::Tensor variational_expected_log_likelihood(const GaussianPosteriorImpl& q,
                                                     const data::Batch& batch) const;
+  /// The Model contract's name for it (VI BIF's closed-form energy, `vi_energy: closed_form`).
+  bool has_expected_log_likelihood() const override { return true; }
+  torch::Tensor expected_log_likelihood(const GaussianPosteriorImpl& q, const data::Batch& batch) override {
+    return variational_expected_log_likelihood(q, batch);
+  }
 
  private:
   GmmOptions options_;

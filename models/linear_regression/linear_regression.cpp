@@ -34,6 +34,16 @@ torch::Tensor LinearRegressionImpl::log_likelihood(const torch::Tensor& theta,
   return -0.5 * r.square() - std::log(s) - kHalfLog2Pi;
 }
 
+torch::Tensor LinearRegressionImpl::expected_log_likelihood(const GaussianPosteriorImpl& q,
+                                                            const data::Batch& batch) {
+  const double s = options_.noise_std();
+  auto x = batch.x.to(q.loc().scalar_type());
+  auto mean = torch::mv(x, q.loc());
+  auto spread = torch::matmul(x, q.scale_tril()).square().sum(-1);  // xᵀΣx with Σ = LLᵀ
+  auto quad = (batch.y.to(mean.scalar_type()) - mean).square() + spread;
+  return -0.5 * quad / (s * s) - std::log(s) - kHalfLog2Pi;
+}
+
 torch::Tensor LinearRegressionImpl::log_prior(const torch::Tensor& theta) {
   const double t = options_.prior_std();
   auto z = theta / t;

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "unlearn/model.h"
+#include "unlearn/posterior/gaussian.h"
 #include "unlearn/unlearning/exact_conjugate.h"
 
 namespace unlearn::models {
@@ -36,6 +37,10 @@ class LinearRegressionImpl : public Model, public ConjugateGaussianLikelihood {
   std::optional<GaussianPrior> gaussian_prior() override;
   torch::TensorOptions theta_options() const override;
   NaturalParams likelihood_natural_params(const data::Batch& batch) override;
+  /// E_q log N(y | xᵀθ, σ²) = −[(y − xᵀμ)² + xᵀΣx] / (2σ²) − log σ − ½ log 2π per row [B]: exact
+  /// (the likelihood is quadratic in θ), so VI BIF's energy can be taken in closed form.
+  bool has_expected_log_likelihood() const override { return true; }
+  torch::Tensor expected_log_likelihood(const GaussianPosteriorImpl& q, const data::Batch& batch) override;
 
  private:
   LinearRegressionOptions options_;

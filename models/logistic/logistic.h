@@ -61,6 +61,7 @@ class LogisticImpl : public Model {
   torch::Tensor log_prior(const torch::Tensor& theta) override;
   torch::Tensor init_theta() override;
   std::string architecture() const override;
+  bool is_classifier() const override { return true; }
   torch::Tensor predict_log_proba(const torch::Tensor& theta, const torch::Tensor& x) override;
   std::optional<GaussianPrior> gaussian_prior() override;
   torch::TensorOptions theta_options() const override;

@@ -85,6 +85,7 @@ class SparseGPImpl : public Model {
   torch::Tensor init_theta() override;
   std::string architecture() const override;
   /// [S, B, 2]: log p(y = 0), log p(y = 1).
+  bool is_classifier() const override { return true; }
   torch::Tensor predict_log_proba(const torch::Tensor& theta, const torch::Tensor& x) override;
   /// {0, chol(K_ZZ)} un-whitened, {0, I} whitened. Carries gradients to learned hypers.
   std::optional<GaussianPrior> gaussian_prior() override;

@@ -342,7 +342,7 @@ TEST_F(Workflows, MoreBadRequestsExitTwoAndChangeNothing) {
   };
   const auto rd = run_dir.string();
   expect_rejected("forget " + rd + " --ids " + id + " --method exact", "needs a conjugate Gaussian model");
-  expect_rejected("forget " + rd + " --ids " + id + " --method bif --solver qr", "--solver");
+  expect_rejected("forget " + rd + " --ids " + id + " --method bif --solver qr", "solver = \"qr\" is not one of \"cg\", \"lissa\", \"dense\"");
   expect_rejected("forget " + rd + " --ids " + id + " --method bif --lissa-c 1 --lissa-scale 0.1", "excludes");
   expect_rejected("evaluate " + rd + " --reference " + other.string(), "not comparable");
   expect_rejected("evaluate " + rd + " --generation 9", "gen-0009.ckpt");

@@ -217,7 +217,7 @@ TEST_F(Gpu, SgldMatchesCpuAndRunsWithACudaGenerator) {
   gpu_model->to(cuda);
   for (std::string sampler : {"sgld", "sghmc"}) {
     SCOPED_TRACE(sampler);
-    auto o = inference::SGMCMCOptions().sampler(sampler).steps(25).batch_size(50).lr(1e-3).seed(12)
+    auto o = inference::SGMCMCOptions().sampler(inference::sampler_from_string(sampler)).steps(25).batch_size(50).lr(1e-3).seed(12)
                  .bank(inference::SampleBankOptions().burn_in(5).capacity(50));
     inference::SGMCMCTrainer cpu(cpu_model.ptr(), ds, o);
     inference::SGMCMCTrainer gpu(gpu_model.ptr(), ds.to(cuda), o);  // CPU generator: same draws

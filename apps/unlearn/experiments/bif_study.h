@@ -70,7 +70,7 @@ inline inference::SGMCMCOptions sgmcmc_options(const std::string& method, const 
                                                int64_t batch_size, uint64_t seed,
                                                const inference::SampleBankOptions& bank) {
   return inference::SGMCMCOptions()
-      .sampler(method)
+      .sampler(inference::sampler_from_string(method))
       .steps(steps)
       .batch_size(batch_size)
       .lr(sc.lr)

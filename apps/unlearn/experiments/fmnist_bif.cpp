@@ -322,7 +322,6 @@ class FmnistStudy {
                                   .hvp_batch_size(c_.hvp_batch_size.at("vi"))
                                   .parallel(sharded_train_.parallel))
                       .solver(solver_options("vi"))
-                      .batch_size(c_.request_size)
                       .lissa_c(c_.solver.at("vi") == "lissa" ? c_.lissa_c.at("vi") : 0.0);
       auto bif_gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(c_.seed) + 13);
       const double forget_s = forget_in_requests("vi", r, [&](const data::Dataset& current, const data::Batch& request) {
@@ -420,11 +419,10 @@ class FmnistStudy {
       target.train(step_log(method + " target"));
       const double retrain_s = seconds_since(t0);
 
-      auto state = bif::chain_state_of(origin);  // a copy: every removal starts from the trained chain
+      auto state = inference::chain_state_of(origin);  // a copy: every removal starts from the trained chain
       auto samples = origin.bank().samples().clone();
       auto bopts = bif::SgmcmcBifOptions()
                        .solver(solver_options(method))
-                       .batch_size(c_.request_size)
                        .sample_steps(c_.sample_steps.at(method))
                        .hessian_states(c_.hessian_states)
                        .refresh_samples(c_.refresh_bank)

@@ -94,7 +94,7 @@ FmnistBifConfig parse_fmnist_bif_config(const nlohmann::json& json) {
     study::read_sampler(t.object("sghmc"), c.sghmc, true);
     study::read_bank(t.object("bank"), c.burn_in, c.thinning, c.capacity, 1);
     auto v = t.object("vi");
-    c.vi_optimizer = v.get_enum("optimizer", c.vi_optimizer, {"sgd", "adam"});
+    c.vi_optimizer = inference::optimizer_from_string(v.get_enum("optimizer", "adam", {"sgd", "adam"}));
     c.vi_lr = v.get<double>("lr", c.vi_lr, Range::positive());
     c.vi_lr_decay = v.get<double>("lr_decay", c.vi_lr_decay, Range::left_open(0, 1));
     c.vi_lr_decay_every = v.get<int64_t>("lr_decay_every", c.vi_lr_decay_every, Range::non_negative());

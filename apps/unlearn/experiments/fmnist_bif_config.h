@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bif_study.h"
+#include "unlearn/inference/vi.h"
 #include "unlearn/data/idx.h"
 
 namespace unlearn::app {
@@ -52,7 +53,7 @@ struct FmnistBifConfig {
   study::SamplerConfig sgld{0.5 / 60000, 1.0, 0.5, 1.0};
   study::SamplerConfig sghmc{0.5 / 60000, 1.0, 0.5, 0.4};
   int64_t burn_in = 5000, thinning = 100, capacity = 20;
-  std::string vi_optimizer = "adam";
+  inference::Optimizer vi_optimizer = inference::Optimizer::kAdam;
   double vi_lr = 1e-3;
   double vi_lr_decay = 1.0;       ///< lr ← lr·decay every vi_lr_decay_every steps
   int64_t vi_lr_decay_every = 0;  ///< 0: constant

@@ -19,7 +19,7 @@
 #include "experiments.h"
 #include "bif_study.h"
 #include "gmm/gmm.h"
-#include "run_config.h"
+#include "config/data_section.h"
 #include "unlearn/data/csv.h"
 #include "unlearn/data/split.h"
 #include "unlearn/inference/sgmcmc.h"
@@ -65,7 +65,7 @@ struct GmmBifConfig {
   int64_t thinning = 10;
   int64_t capacity = 100;
   // VI
-  std::string vi_optimizer = "sgd";
+  inference::Optimizer vi_optimizer = inference::Optimizer::kSGD;
   double vi_lr = 1e-3;
   int64_t vi_train_samples = 100;
   double vi_init_scale = 0.1;
@@ -127,7 +127,7 @@ GmmBifConfig parse_config(const nlohmann::json& json) {
     study::read_sampler(t.object("sghmc"), c.sghmc, true);
     study::read_bank(t.object("bank"), c.burn_in, c.thinning, c.capacity, 2);
     auto v = t.object("vi");
-    c.vi_optimizer = v.get_enum("optimizer", c.vi_optimizer, {"sgd", "adam"});
+    c.vi_optimizer = inference::optimizer_from_string(v.get_enum("optimizer", "sgd", {"sgd", "adam"}));
     c.vi_lr = v.get<double>("lr", c.vi_lr, Range::positive());
     c.vi_train_samples = v.get<int64_t>("mc_samples", c.vi_train_samples, Range::at_least(1));
     c.vi_init_scale = v.get<double>("init_scale", c.vi_init_scale, Range::positive());
@@ -199,7 +199,7 @@ void run_gmm_bif_experiment(const nlohmann::json& config, const ExperimentContex
     if (!ctx.quiet) std::cout << s << std::flush;
   };
 
-  const fs::path data_path = resolve_path(c.data_path, ctx.config_dir, "data.path");
+  const fs::path data_path = models::resolve_path(c.data_path, ctx.config_dir, "data.path");
   auto ds = data::load_csv_dataset(data_path.string(), c.features, c.label, c.id);
   std::filesystem::create_directories(ctx.out_dir);  // only once the config and data are good
   const int64_t dim = ds.x().size(1);
@@ -287,7 +287,6 @@ void run_gmm_bif_experiment(const nlohmann::json& config, const ExperimentContex
       auto opts = bif::ViBifOptions()
                       .energy(vi_energy(c))
                       .solver(solver_options(c, s))
-                      .batch_size(c.request_size)
                       .lissa_c(c.lissa_c);
       // Every step draws the polish's common random numbers (see vi_bif.h): step by step.
       data::Dataset current = ds;
@@ -338,11 +337,10 @@ void run_gmm_bif_experiment(const nlohmann::json& config, const ExperimentContex
     plot.add("origin_sample", method, "", origin.bank().samples());
     plot.add("target_sample", method, "", target_samples);
     for (const auto& s : c.solvers) {
-      auto state = bif::chain_state_of(origin);
+      auto state = inference::chain_state_of(origin);
       auto samples = origin.bank().samples().clone();
       auto bopts = bif::SgmcmcBifOptions()
                        .solver(solver_options(c, s))
-                       .batch_size(c.request_size)
                        .sample_steps(c.sample_steps)
                        .minibatch_size(c.batch_size)
                        .hvp_batch_size(c.hvp_batch_size)

@@ -14,6 +14,7 @@
 #include "experiments/experiments.h"
 #include "progress.h"
 #include "run_config.h"
+#include "config/data_section.h"
 #include "registry.h"
 #include "unlearn/data/split.h"
 #include "unlearn/data/csv.h"
@@ -74,7 +75,7 @@ torch::Tensor select_erased(const io::JsonObjectReader& r, const data::Dataset& 
     auto gen = at::detail::createCPUGenerator(static_cast<uint64_t>(s));
     return data::random_split_ids(d, k, gen).erased;
   }
-  auto path = resolve_path(r.require<std::string>("path"), base_dir, r.field("path"));
+  auto path = models::resolve_path(r.require<std::string>("path"), base_dir, r.field("path"));
   rule = "the ids in " + path;
   return data::read_id_list(path);
 }
@@ -84,9 +85,11 @@ VbuStudy parse(const nlohmann::json& json, const fs::path& base_dir) {
   io::JsonObjectReader root(json, "");
   root.get_enum("experiment", "vbu", {"vbu"});
   s.seed = static_cast<uint64_t>(root.get<int64_t>("seed", 0, Range::non_negative()));
-  s.dataset = load_data(root.object("data"), base_dir, s.seed);
+  s.dataset = models::load_data(root.object("data"), base_dir, s.seed);
   s.model = models::make_model(root.object("model"), s.dataset,
-                               [&](const std::string& p, const std::string& f) { return resolve_path(p, base_dir, f); });
+                               ModelContext{[&](const std::string& p, const std::string& f) {
+                                 return models::resolve_path(p, base_dir, f);
+                               }});
   s.family = root.object("posterior").get_enum("family", "full_rank", {"full_rank", "mean_field"});
   s.erased_ids = select_erased(root.object("erase"), s.dataset, s.seed, base_dir, s.erase_rule);
   auto t = root.object("train");

@@ -1,5 +1,5 @@
 #pragma once
-// The one contract every inference and unlearning method works on (DESIGN.md §1).
+// The one contract every inference and unlearning method works on (docs/architecture.md, "The model contract").
 //
 // θ is one flat parameter vector of P numbers: the thing we are Bayesian about. A model turns
 // S samples of θ at once into per-datum log-likelihoods; it never sums over data, because
@@ -42,6 +42,8 @@
 #include "unlearn/data/batch.h"
 
 namespace unlearn {
+
+class GaussianPosteriorImpl;  // unlearn/posterior/gaussian.h (which includes this header)
 
 /// A Gaussian prior N(loc, scale_tril·scale_trilᵀ) over θ, for models that have one: it enables
 /// the analytic-KL ELBO, closed-form BIF energies and exact conjugate updates.
@@ -88,9 +90,32 @@ class Model : public torch::nn::Module {
     TORCH_CHECK(false, "model '", architecture(), "' has no local reparameterisation");
   }
 
+  /// True for classifiers: the labels are class indices and predict_log_proba answers. Everything
+  /// that needs class probabilities (error rates, membership attacks, the Gauss–Newton curvature)
+  /// asks this instead of probing predict_log_proba for an exception.
+  virtual bool is_classifier() const { return false; }
   /// Classifiers: log p(y = c | x, θ_s), θ [S, P], x [B, ...] -> [S, B, C].
   virtual torch::Tensor predict_log_proba(const torch::Tensor& theta, const torch::Tensor& x) {
     TORCH_CHECK(false, "model '", architecture(), "' is not a classifier: predict_log_proba is not available");
+  }
+
+  /// Optional: E_q[log p(y_i | x_i, θ)] per datum in closed form for a Gaussian posterior q (or a
+  /// deterministic bound on it that the model's variational family optimises, such as the GMM's
+  /// collapsed ELBO term): (q, batch) -> [B], differentiable in q's parameters. BIF for VI uses it
+  /// instead of Monte Carlo samples when asked (docs/concepts.md, "BIF").
+  virtual bool has_expected_log_likelihood() const { return false; }
+  virtual torch::Tensor expected_log_likelihood(const GaussianPosteriorImpl& q, const data::Batch& batch) {
+    TORCH_CHECK(false, "model '", architecture(), "' has no closed-form expected log-likelihood");
+  }
+
+  /// Optional: closed-form Hessians of the negative log-likelihood, summed over chain states and
+  /// over the rows of each of `groups` equal consecutive blocks of the batch: thetas [J, P], B
+  /// points (B divisible by groups) -> [groups, P, P], entry g = Σ_j Σ_{b in block g}
+  /// −∇²_θ log p(z_b | θ_j). SG-MCMC BIF then needs no double-backward pass per Hessian-vector
+  /// product.
+  virtual bool has_likelihood_hessians() const { return false; }
+  virtual torch::Tensor likelihood_hessians(const torch::Tensor& thetas, const data::Batch& batch, int64_t groups) {
+    TORCH_CHECK(false, "model '", architecture(), "' has no closed-form likelihood Hessians");
   }
 
   /// The prior as a Gaussian, where it is one (nullopt otherwise).

@@ -140,4 +140,16 @@ ErasedShare erased_share(const std::shared_ptr<Cluster>& cluster, const data::Da
   return share;
 }
 
+ForgetParallel forget_parallel(const std::shared_ptr<Cluster>& cluster, const ShardedData& sharded) {
+  ForgetParallel p;
+  if (cluster->world_size() == 1) return p;
+  p.training = sharded.parallel;
+  auto local = sharded.local;
+  p.erased = [cluster, local](const torch::Tensor& ids) {
+    auto share = erased_share(cluster, local, ids);
+    return std::make_pair(share.erased, share.sum);
+  };
+  return p;
+}
+
 }  // namespace unlearn::distributed

@@ -21,7 +21,7 @@ namespace {
 constexpr double kHalfLog2Pi = 0.91893853320467274178032973640562;
 
 // Bayesian logistic regression on fixed features, θ ~ N(0, I): the benchmark's model. The
-// likelihood is written in the stable form y f − (max(f, 0) + log1p(exp(−|f|))) (PERF-NOTES).
+// likelihood is written in the stable form y f − (max(f, 0) + log1p(exp(−|f|))) (docs/performance.md).
 class BenchLogistic : public Model {
  public:
   explicit BenchLogistic(int64_t p) : p_(p) { anchor_ = register_buffer("anchor", torch::zeros({0}, torch::kFloat64)); }
@@ -95,7 +95,7 @@ nlohmann::json bench_inference(const InferenceBenchOptions& o) {
       constexpr int64_t p = 8, n = 1024, b = 64;
       auto model = std::make_shared<BenchLogistic>(p);
       SGMCMCTrainer chain(model, logistic_data(n, p, gen),
-                          SGMCMCOptions().sampler("sgld").lr(1e-4).batch_size(b).seed(o.seed()).bank(
+                          SGMCMCOptions().sampler(Sampler::kSGLD).lr(1e-4).batch_size(b).seed(o.seed()).bank(
                               SampleBankOptions().burn_in(0).thinning(10).capacity(1000)));
       auto timing = time_steps(o, o.sgld_steps(), [&] { chain.step(); });
       timing.update({{"P", p}, {"N", n}, {"batch_size", b}, {"bank_thinning", 10}});

@@ -10,7 +10,7 @@ constexpr int64_t kBoxMullerMin = 1024;
 
 // Box–Muller with vectorised ops, in place: z = √(−2 log(1 − u₁)) · (cos 2πu₂, sin 2πu₂).
 // LibTorch 1.13's CPU normal_ transforms one pair at a time in scalar code (≈ 22 ns a double,
-// PERF-NOTES.md); this is about 2.5x faster for the S·P noise of a VI step. `out` has room for
+// docs/performance.md); this is about 2.5x faster for the S·P noise of a VI step. `out` has room for
 // an even count 2h >= n, `u` for 2h uniforms; both are slices of the scratch buffer.
 void box_muller(torch::Tensor out, torch::Tensor u, torch::Generator& generator) {
   const int64_t h = out.numel() / 2;

@@ -58,6 +58,18 @@ bool operator==(const SGHMCParamState& lhs, const SGHMCParamState& rhs) {
 
 // ---- optimizer -----------------------------------------------------------------------------
 
+void sghmc_update_(const torch::Tensor& theta, const torch::Tensor& velocity, const torch::Tensor& grad, double eta,
+                   double friction, double temperature, const torch::Tensor& noise) {
+  torch::NoGradGuard no_grad;
+  // v ← (1 − α) v − η ∇U + N(0, 2αηT); θ ← θ + v
+  velocity.mul_(1.0 - friction).add_(grad, -eta);
+  if (temperature > 0) {
+    TORCH_CHECK(noise.defined(), "SGHMC: the update needs noise when the temperature is ", temperature);
+    velocity.add_(noise, std::sqrt(2.0 * friction * eta * temperature));
+  }
+  theta.add_(velocity);
+}
+
 SGHMC::SGHMC(std::vector<torch::optim::OptimizerParamGroup> param_groups, SGHMCOptions defaults,
              torch::Generator generator)
     : Optimizer(std::move(param_groups), std::make_unique<SGHMCOptions>(defaults)), generator_(std::move(generator)) {
@@ -88,13 +100,9 @@ torch::Tensor SGHMC::step(LossClosure closure) {
       }
       auto& st = static_cast<SGHMCParamState&>(*it->second);
       const double eta = options.step_size(st.step());
-      auto& v = st.velocity();
-      // v ← (1 − α) v − η ∇U + N(0, 2αηT)
-      v.mul_(1.0 - alpha).add_(p.grad(), -eta);
-      if (options.temperature() > 0) {
-        v.add_(standard_normal_like(p, generator_, noise_), std::sqrt(2.0 * alpha * eta * options.temperature()));
-      }
-      p.add_(v);
+      const bool noisy = options.temperature() > 0;
+      sghmc_update_(p, st.velocity(), p.grad(), eta, alpha, options.temperature(),
+                    noisy ? standard_normal_like(p, generator_, noise_) : torch::Tensor());
       st.step(st.step() + 1);
     }
   }

@@ -49,6 +49,18 @@ void SGLDParamState::serialize(torch::serialize::InputArchive& archive) {
 
 bool operator==(const SGLDParamState& lhs, const SGLDParamState& rhs) { return lhs.step() == rhs.step(); }
 
+// ---- the update ----------------------------------------------------------------------------
+
+void sgld_update_(const torch::Tensor& theta, const torch::Tensor& grad, double eta, double temperature,
+                  const torch::Tensor& noise) {
+  torch::NoGradGuard no_grad;
+  theta.add_(grad, -eta);
+  if (temperature > 0) {
+    TORCH_CHECK(noise.defined(), "SGLD: the update needs noise when the temperature is ", temperature);
+    theta.add_(noise, std::sqrt(2.0 * eta * temperature));
+  }
+}
+
 // ---- optimizer -----------------------------------------------------------------------------
 
 SGLD::SGLD(std::vector<torch::optim::OptimizerParamGroup> param_groups, SGLDOptions defaults,
@@ -76,10 +88,9 @@ torch::Tensor SGLD::step(LossClosure closure) {
       if (it == state_.end()) it = state_.emplace(key, std::make_unique<SGLDParamState>()).first;
       auto& st = static_cast<SGLDParamState&>(*it->second);
       const double eta = options.step_size(st.step());
-      p.add_(p.grad(), -eta);
-      if (options.temperature() > 0) {
-        p.add_(standard_normal_like(p, generator_, noise_), std::sqrt(2.0 * eta * options.temperature()));
-      }
+      const bool noisy = options.temperature() > 0;
+      sgld_update_(p, p.grad(), eta, options.temperature(),
+                   noisy ? standard_normal_like(p, generator_, noise_) : torch::Tensor());
       st.step(st.step() + 1);
     }
   }

@@ -5,6 +5,7 @@
 #include "unlearn/inference/optimizer_state.h"
 #include "unlearn/inference/sghmc.h"
 #include "unlearn/inference/sgld.h"
+#include "unlearn/io/config_error.h"
 #include "unlearn/io/generator_state.h"
 
 namespace unlearn::inference {
@@ -13,6 +14,31 @@ namespace {
 const SGMCMCOptions& validated(const SGMCMCOptions& options) {
   options.validate();
   return options;
+}
+
+template <typename T>
+T meta_field(const io::Checkpoint& checkpoint, const std::string& key) {
+  TORCH_CHECK(checkpoint.metadata.contains(key), "checkpoint (architecture \"", checkpoint.architecture,
+              "\") has no metadata \"", key, "\"");
+  return checkpoint.metadata.at(key).get<T>();
+}
+
+}  // namespace
+
+std::string to_string(Sampler sampler) {
+  switch (sampler) {
+    case Sampler::kSGLD:
+      return "sgld";
+    case Sampler::kSGHMC:
+      return "sghmc";
+  }
+  TORCH_CHECK(false, "unknown sampler");
+}
+
+Sampler sampler_from_string(const std::string& name) {
+  if (name == "sgld") return Sampler::kSGLD;
+  if (name == "sghmc") return Sampler::kSGHMC;
+  TORCH_CHECK(false, "SG-MCMC: sampler = \"", name, "\" is unknown: allowed are \"sgld\", \"sghmc\"");
 }
 
 SGLDOptions sgld_options(const SGMCMCOptions& o) {
@@ -27,21 +53,31 @@ SGHMCOptions sghmc_options(const SGMCMCOptions& o) {
       .temperature(o.temperature());
 }
 
-template <typename T>
-T meta_field(const io::Checkpoint& checkpoint, const std::string& key) {
-  TORCH_CHECK(checkpoint.metadata.contains(key), "checkpoint (architecture \"", checkpoint.architecture,
-              "\") has no metadata \"", key, "\"");
-  return checkpoint.metadata.at(key).get<T>();
+SGMCMCOptions read_sgmcmc_options(const io::JsonObjectReader& t, SGMCMCOptions o) {
+  using io::Range;
+  o.steps(t.get<int64_t>("steps", o.steps(), Range::at_least(1)));
+  o.batch_size(t.get<int64_t>("batch_size", o.batch_size(), Range::non_negative()));
+  o.lr(t.get<double>("lr", o.lr(), Range::positive()));
+  o.schedule_offset(t.get<double>("schedule_offset", o.schedule_offset(), Range::positive()));
+  o.schedule_decay(t.get<double>("schedule_decay", o.schedule_decay(), Range::non_negative()));
+  if (o.sampler() == Sampler::kSGHMC) o.friction(t.get<double>("friction", o.friction(), Range::left_open(0, 1)));
+  o.temperature(t.get<double>("temperature", o.temperature(), Range::non_negative()));
+  auto b = t.object("bank");
+  auto bank = o.bank();
+  bank.burn_in(b.get<int64_t>("burn_in", bank.burn_in(), Range::non_negative()));
+  bank.thinning(b.get<int64_t>("thinning", bank.thinning(), Range::at_least(1)));
+  bank.capacity(b.get<int64_t>("capacity", bank.capacity(), Range::at_least(2)));
+  if (bank.burn_in() >= o.steps())
+    throw io::ConfigError(b.field("burn_in") + " = " + std::to_string(bank.burn_in()) +
+                          " leaves no sample: it must be < " + t.field("steps") + " = " + std::to_string(o.steps()));
+  o.bank(bank);
+  return o;
 }
 
-}  // namespace
-
 void SGMCMCOptions::validate() const {
-  TORCH_CHECK(sampler() == "sgld" || sampler() == "sghmc", "SG-MCMC: sampler = \"", sampler(),
-              "\" is unknown: allowed are \"sgld\", \"sghmc\"");
   TORCH_CHECK(steps() >= 0, "SG-MCMC: steps = ", steps(), " must be >= 0");
   TORCH_CHECK(batch_size() >= 0, "SG-MCMC: batch_size = ", batch_size(), " must be >= 0 (0: full batch)");
-  if (sampler() == "sgld") {
+  if (sampler() == Sampler::kSGLD) {
     sgld_options(*this).validate();
   } else {
     sghmc_options(*this).validate();
@@ -82,7 +118,7 @@ SGMCMCTrainer::SGMCMCTrainer(std::shared_ptr<Model> model, data::Dataset data, S
               "SG-MCMC: the initial theta must be [", model_->num_params(), "], got ",
               start.defined() ? start.sizes() : c10::IntArrayRef{});
   theta_ = start.detach().clone().requires_grad_(true);
-  if (options_.sampler() == "sgld") {
+  if (options_.sampler() == Sampler::kSGLD) {
     optimizer_ = std::make_unique<SGLD>(std::vector<torch::Tensor>{theta_}, sgld_options(options_), generator_);
   } else {
     optimizer_ = std::make_unique<SGHMC>(std::vector<torch::Tensor>{theta_}, sghmc_options(options_), generator_);
@@ -122,7 +158,7 @@ int64_t SGMCMCTrainer::train(const TrainingCallbacks& callbacks) {
 
 void SGMCMCTrainer::save_state(io::Checkpoint& checkpoint, const std::string& prefix) const {
   checkpoint.tensors[prefix + "theta"] = theta_.detach().to(torch::kCPU, false, /*copy=*/true);
-  checkpoint.metadata[prefix + "sampler"] = options_.sampler();
+  checkpoint.metadata[prefix + "sampler"] = to_string(options_.sampler());
   save_optimizer(checkpoint, prefix + "optimizer", *optimizer_);
   checkpoint.tensors[prefix + "generator"] = io::generator_state(generator_);
   const auto s = sampler_.state();
@@ -139,8 +175,8 @@ void SGMCMCTrainer::save_state(io::Checkpoint& checkpoint, const std::string& pr
 
 void SGMCMCTrainer::load_state(const io::Checkpoint& checkpoint, const std::string& prefix) {
   const auto kind = meta_field<std::string>(checkpoint, prefix + "sampler");
-  TORCH_CHECK(kind == options_.sampler(), "SG-MCMC::load_state: the checkpoint holds a \"", kind,
-              "\" chain, this trainer runs \"", options_.sampler(), "\"");
+  TORCH_CHECK(kind == to_string(options_.sampler()), "SG-MCMC::load_state: the checkpoint holds a \"", kind,
+              "\" chain, this trainer runs \"", to_string(options_.sampler()), "\"");
   const auto minibatch = meta_field<nlohmann::json>(checkpoint, prefix + "minibatch");
   const int64_t step = meta_field<int64_t>(checkpoint, prefix + "step");
   TORCH_CHECK(step >= 0, "SG-MCMC::load_state: step = ", step, " must be >= 0");
@@ -175,6 +211,36 @@ void SGMCMCTrainer::load_state(const io::Checkpoint& checkpoint, const std::stri
   io::set_generator_state(generator_, checkpoint.at(prefix + "generator"));
   step_ = step;
   last_energy_ = torch::Tensor();
+}
+
+ChainState ChainState::clone() const {
+  ChainState c = *this;
+  if (theta.defined()) c.theta = theta.detach().clone();
+  if (velocity.defined()) c.velocity = velocity.detach().clone();
+  return c;
+}
+
+ChainState chain_state_of(SGMCMCTrainer& chain) {
+  ChainState s;
+  s.theta = chain.theta().detach().clone();
+  s.temperature = chain.options().temperature();
+  s.sampler = chain.options().sampler();
+  auto& opt = chain.optimizer();
+  if (auto* sgld = dynamic_cast<SGLD*>(&opt)) {
+    const auto& o = static_cast<const SGLDOptions&>(sgld->param_groups().at(0).options());
+    const int64_t t = sgld->step_count(chain.theta());
+    s.step_size = o.step_size(std::max<int64_t>(t - 1, 0));
+    s.temperature = o.temperature();
+  } else {
+    auto& sghmc = dynamic_cast<SGHMC&>(opt);
+    const auto& o = static_cast<const SGHMCOptions&>(sghmc.param_groups().at(0).options());
+    const int64_t t = sghmc.step_count(chain.theta());
+    s.step_size = o.step_size(std::max<int64_t>(t - 1, 0));
+    s.friction = o.friction();
+    s.temperature = o.temperature();
+    s.velocity = sghmc.velocity(chain.theta()).detach().clone();
+  }
+  return s;
 }
 
 }  // namespace unlearn::inference

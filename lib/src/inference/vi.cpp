@@ -33,12 +33,28 @@ torch::Tensor cpu_copy(const torch::Tensor& t) {
 
 }  // namespace
 
+std::string to_string(Optimizer optimizer) {
+  switch (optimizer) {
+    case Optimizer::kAdam:
+      return "adam";
+    case Optimizer::kSGD:
+      return "sgd";
+  }
+  TORCH_CHECK(false, "unknown optimizer");
+}
+
+Optimizer optimizer_from_string(const std::string& name) {
+  if (name == "adam") return Optimizer::kAdam;
+  if (name == "sgd") return Optimizer::kSGD;
+  TORCH_CHECK(false, "VI: optimizer = \"", name, "\" is unknown: allowed are \"adam\", \"sgd\"");
+}
+
 void VIOptions::validate() const {
   TORCH_CHECK(num_samples() >= 1, "VI: num_samples S = ", num_samples(), " must be >= 1");
   TORCH_CHECK(steps() >= 0, "VI: steps = ", steps(), " must be >= 0");
   TORCH_CHECK(batch_size() >= 0, "VI: batch_size = ", batch_size(), " must be >= 0 (0: full batch)");
-  TORCH_CHECK(optimizer() == "adam" || optimizer() == "sgd", "VI: optimizer = \"", optimizer(),
-              "\" is unknown: allowed are \"adam\", \"sgd\"");
+  TORCH_CHECK(lr_decay_every() >= 0, "VI: lr_decay_every = ", lr_decay_every(), " must be >= 0 (0: constant lr)");
+  TORCH_CHECK(lr_decay() > 0 && lr_decay() <= 1, "VI: lr_decay = ", lr_decay(), " must be in (0, 1]");
   TORCH_CHECK(std::isfinite(lr()) && lr() > 0, "VI: lr = ", lr(), " must be > 0 and finite");
   TORCH_CHECK(std::isfinite(hyper_lr()) && hyper_lr() >= 0, "VI: hyper_lr = ", hyper_lr(),
               " must be >= 0 and finite (0: the same as lr)");
@@ -127,7 +143,7 @@ VITrainer::VITrainer(std::shared_ptr<Model> model, std::shared_ptr<GaussianPoste
   const double hyper_lr = options_.hyper_lr() > 0 ? options_.hyper_lr() : options_.lr();
 
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  if (options_.optimizer() == "adam") {
+  if (options_.optimizer() == Optimizer::kAdam) {
     auto adam = [&](double lr) {
       return torch::optim::AdamOptions(lr).betas({options_.beta1(), options_.beta2()}).eps(options_.eps());
     };
@@ -143,6 +159,11 @@ VITrainer::VITrainer(std::shared_ptr<Model> model, std::shared_ptr<GaussianPoste
 }
 
 torch::Tensor VITrainer::step() {
+  // Step decay: the rates of every group shrink by lr_decay once every lr_decay_every steps. The
+  // rates are part of the optimizer's saved options, so a resumed trainer continues the schedule.
+  if (options_.lr_decay_every() > 0 && step_ > 0 && step_ % options_.lr_decay_every() == 0) {
+    for (auto& group : optimizer_->param_groups()) group.options().set_lr(group.options().get_lr() * options_.lr_decay());
+  }
   auto batch = sampler_.next();
   double scale = static_cast<double>(sampler_.dataset().size()) / static_cast<double>(batch.size());
   if (data_parallel_) std::tie(batch, scale) = data_parallel_.local_batch(batch, scale);  // data_parallel.h

@@ -112,21 +112,21 @@ EuboObjective::Terms EuboObjective::evaluate(const GaussianPosteriorImpl& q_u,
 
 VbuResult eubo_unlearn(Model& model, const GaussianPosteriorImpl& q_full,
                        const data::Batch& erased, const EuboOptions& options) {
-  const auto settings = detail::loop_settings_of(options);
-  settings.check("eubo_unlearn");
+  options.validate("eubo_unlearn");
+  const auto thresholds = functional::resolve_log_lambdas(options.lambdas(), options.log_lambdas());
   detail::check_inputs("eubo_unlearn", model, q_full, erased);
 
   TORCH_CHECK(!options.erased_log_likelihood() || options.erased_batch_size() == 0,
               "eubo_unlearn: data-parallel runs need erased_batch_size = 0, got ", options.erased_batch_size());
-  EuboObjective objective(model, q_full, erased, LogLambdas{settings.log_lambdas}, options.chunk_size());
+  EuboObjective objective(model, q_full, erased, LogLambdas{thresholds}, options.chunk_size());
   objective.set_erased_log_likelihood(options.erased_log_likelihood());
-  auto q_u = q_full.replicate(static_cast<int64_t>(settings.log_lambdas.size()));
+  auto q_u = q_full.replicate(static_cast<int64_t>(thresholds.size()));
   auto step = [&](const torch::Tensor& noise, const std::vector<data::Batch>& chunks,
                   double scale) {
     auto terms = objective.evaluate(*q_u, noise, chunks, scale);
     return detail::StepOutput{terms.objective.sum(), terms.objective.detach(), terms.inside, {}};
   };
-  auto result = detail::run_adam(q_u, settings, erased, step);
+  auto result = detail::run_adam(q_u, options, erased, step);
   result.method = "eubo";
   return result;
 }

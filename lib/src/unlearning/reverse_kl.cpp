@@ -210,23 +210,23 @@ torch::Tensor ReverseKlObjective::objective(const GaussianPosteriorImpl& q_v,
 
 VbuResult reverse_kl_unlearn(Model& model, const GaussianPosteriorImpl& q_full,
                              const data::Batch& erased, const ReverseKlOptions& options) {
-  const auto settings = detail::loop_settings_of(options);
-  settings.check("reverse_kl_unlearn");
+  options.validate("reverse_kl_unlearn");
+  const auto thresholds = functional::resolve_log_lambdas(options.lambdas(), options.log_lambdas());
   detail::check_inputs("reverse_kl_unlearn", model, q_full, erased);
 
   TORCH_CHECK(!options.erased_log_likelihood() || options.erased_batch_size() == 0,
               "reverse_kl_unlearn: data-parallel runs need erased_batch_size = 0, got ",
               options.erased_batch_size());
-  ReverseKlObjective objective(model, q_full, erased, LogLambdas{settings.log_lambdas}, options.chunk_size());
+  ReverseKlObjective objective(model, q_full, erased, LogLambdas{thresholds}, options.chunk_size());
   objective.set_erased_log_likelihood(options.erased_log_likelihood());
-  auto q_v = q_full.replicate(static_cast<int64_t>(settings.log_lambdas.size()));
+  auto q_v = q_full.replicate(static_cast<int64_t>(thresholds.size()));
   auto step = [&](const torch::Tensor& noise, const std::vector<data::Batch>& chunks,
                   double scale) {
     auto stats = objective.statistics(noise, chunks, scale);
     auto j = objective.objective(*q_v, stats);  // maximised
     return detail::StepOutput{-j.sum(), j.detach(), stats.inside, stats.ess};
   };
-  auto result = detail::run_adam(q_v, settings, erased, step);
+  auto result = detail::run_adam(q_v, options, erased, step);
   result.method = "rkl";
   return result;
 }

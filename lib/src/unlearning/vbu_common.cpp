@@ -132,24 +132,27 @@ std::pair<const std::vector<data::Batch>*, double> ErasedSource::next(FastNormal
   return {&minibatch_chunks_, static_cast<double>(n) / static_cast<double>(minibatch_)};
 }
 
-void LoopSettings::check(const char* who) const {
-  TORCH_CHECK(!log_lambdas.empty(), who, ": the list of lambdas is empty");
-  TORCH_CHECK(lambdas.size() == log_lambdas.size(), who, ": ", lambdas.size(), " reported lambdas for ", log_lambdas.size(), " thresholds");
-  for (double l : log_lambdas) functional::check_log_lambda(l);
-  TORCH_CHECK(num_samples >= 1, who, ": num_samples = ", num_samples, " must be >= 1");
-  TORCH_CHECK(max_steps >= 1, who, ": max_steps = ", max_steps, " must be >= 1");
-  TORCH_CHECK(lr > 0 && std::isfinite(lr), who, ": lr = ", lr, " must be finite and > 0");
-  TORCH_CHECK(beta1 >= 0 && beta1 < 1, who, ": beta1 = ", beta1, " is outside [0, 1)");
-  TORCH_CHECK(beta2 >= 0 && beta2 < 1, who, ": beta2 = ", beta2, " is outside [0, 1)");
-  TORCH_CHECK(eps >= 0 && std::isfinite(eps), who, ": eps = ", eps, " must be finite and >= 0");
-  TORCH_CHECK(chunk_size >= 1, who, ": chunk_size = ", chunk_size, " must be >= 1");
-  TORCH_CHECK(erased_batch_size >= 0, who, ": erased_batch_size = ", erased_batch_size,
+}  // namespace detail
+
+void VbuOptions::validate(const char* who) const {
+  const auto thresholds = functional::resolve_log_lambdas(lambdas(), log_lambdas());  // checks each
+  TORCH_CHECK(!thresholds.empty(), who, ": the list of lambdas is empty");
+  TORCH_CHECK(num_samples() >= 1, who, ": num_samples = ", num_samples(), " must be >= 1");
+  TORCH_CHECK(max_steps() >= 1, who, ": max_steps = ", max_steps(), " must be >= 1");
+  TORCH_CHECK(lr() > 0 && std::isfinite(lr()), who, ": lr = ", lr(), " must be finite and > 0");
+  TORCH_CHECK(beta1() >= 0 && beta1() < 1, who, ": beta1 = ", beta1(), " is outside [0, 1)");
+  TORCH_CHECK(beta2() >= 0 && beta2() < 1, who, ": beta2 = ", beta2(), " is outside [0, 1)");
+  TORCH_CHECK(eps() >= 0 && std::isfinite(eps()), who, ": eps = ", eps(), " must be finite and >= 0");
+  TORCH_CHECK(chunk_size() >= 1, who, ": chunk_size = ", chunk_size(), " must be >= 1");
+  TORCH_CHECK(erased_batch_size() >= 0, who, ": erased_batch_size = ", erased_batch_size(),
               " must be >= 0 (0: all erased points every step)");
-  TORCH_CHECK(report_every >= 1, who, ": report_every = ", report_every, " must be >= 1");
-  TORCH_CHECK(progress_every >= 1, who, ": progress_every = ", progress_every, " must be >= 1");
-  TORCH_CHECK(tolerance >= 0 && std::isfinite(tolerance), who, ": tolerance = ", tolerance,
+  TORCH_CHECK(report_every() >= 1, who, ": report_every = ", report_every(), " must be >= 1");
+  TORCH_CHECK(progress_every() >= 1, who, ": progress_every = ", progress_every(), " must be >= 1");
+  TORCH_CHECK(tolerance() >= 0 && std::isfinite(tolerance()), who, ": tolerance = ", tolerance(),
               " must be finite and >= 0 (0: no convergence stop)");
 }
+
+namespace detail {
 
 void check_inputs(const char* who, Model& model, const GaussianPosteriorImpl& q_full,
                   const data::Batch& erased) {
@@ -189,21 +192,23 @@ std::vector<double> to_vector(const torch::Tensor& t) {
 
 }  // namespace
 
-VbuResult run_adam(const std::shared_ptr<GaussianPosteriorImpl>& q, const LoopSettings& settings,
+VbuResult run_adam(const std::shared_ptr<GaussianPosteriorImpl>& q, const VbuOptions& options,
                    const data::Batch& erased, const StepFunction& step) {
   using clock = std::chrono::steady_clock;
   const auto start = clock::now();
-  const auto runs = static_cast<int64_t>(settings.log_lambdas.size());
+  const auto log_lambdas = functional::resolve_log_lambdas(options.lambdas(), options.log_lambdas());
+  const auto reported = functional::reported_lambdas(options.lambdas(), options.log_lambdas());
+  const auto runs = static_cast<int64_t>(log_lambdas.size());
   TORCH_CHECK(q->runs() == runs, "run_adam: the posterior has ", q->runs(), " runs for ", runs,
               " lambdas");
 
   auto params = q->parameters();
-  torch::optim::Adam adam(params, torch::optim::AdamOptions(settings.lr)
-                                      .betas(std::make_tuple(settings.beta1, settings.beta2))
-                                      .eps(settings.eps));
-  FastNormalGenerator gen(settings.seed);
-  ErasedSource source(erased, settings.chunk_size, settings.erased_batch_size);
-  NoiseSource noise(settings.num_samples, q->dim(), q->loc().options());
+  torch::optim::Adam adam(params, torch::optim::AdamOptions(options.lr())
+                                      .betas(std::make_tuple(options.beta1(), options.beta2()))
+                                      .eps(options.eps()));
+  FastNormalGenerator gen(options.seed());
+  ErasedSource source(erased, options.chunk_size(), options.erased_batch_size());
+  NoiseSource noise(options.num_samples(), q->dim(), q->loc().options());
 
   // Window accumulators stay on the device; the host reads them once per window.
   auto acc_options = q->loc().options().requires_grad(false);
@@ -217,7 +222,7 @@ VbuResult run_adam(const std::shared_ptr<GaussianPosteriorImpl>& q, const LoopSe
   std::vector<double> objective(runs), inside(runs), ess(runs);
   bool converged = false;
   int64_t steps = 0;
-  while (steps < settings.max_steps) {
+  while (steps < options.max_steps()) {
     auto [chunks, scale] = source.next(gen);
     const auto& eps = noise.next(gen);
     StepOutput out = step(eps, *chunks, scale);
@@ -228,8 +233,8 @@ VbuResult run_adam(const std::shared_ptr<GaussianPosteriorImpl>& q, const LoopSe
     for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = grads[i];
     adam.step();
     ++steps;
-    if (settings.on_progress && (steps % settings.progress_every == 0 || steps == settings.max_steps)) {
-      settings.on_progress(steps, settings.max_steps, to_vector(out.objective));
+    if (options.on_progress() && (steps % options.progress_every() == 0 || steps == options.max_steps())) {
+      options.on_progress()(steps, options.max_steps(), to_vector(out.objective));
     }
 
     {
@@ -242,21 +247,21 @@ VbuResult run_adam(const std::shared_ptr<GaussianPosteriorImpl>& q, const LoopSe
       }
     }
     ++in_window;
-    if (in_window < settings.report_every && steps < settings.max_steps) continue;
+    if (in_window < options.report_every() && steps < options.max_steps()) continue;
 
     // End of a window: one read-back.
     const double n = static_cast<double>(in_window);
     auto window = torch::stack({acc_objective / n,
-                                acc_inside / (n * static_cast<double>(settings.num_samples)),
+                                acc_inside / (n * static_cast<double>(options.num_samples())),
                                 acc_ess / n});
     auto values = to_vector(window);
-    bool all_settled = settings.tolerance > 0;
+    bool all_settled = options.tolerance() > 0;
     for (int64_t r = 0; r < runs; ++r) {
       const double o = values[r];
-      TORCH_CHECK(std::isfinite(o), "the objective of the run with ", functional::describe_threshold(settings.log_lambdas[r]),
+      TORCH_CHECK(std::isfinite(o), "the objective of the run with ", functional::describe_threshold(log_lambdas[r]),
                   " is not finite (", o, ") in the window ending at step ", steps,
                   ": the erased log-likelihood or the posterior diverged");
-      if (traces[r].empty() || std::abs(o - traces[r].back()) >= settings.tolerance) {
+      if (traces[r].empty() || std::abs(o - traces[r].back()) >= options.tolerance()) {
         all_settled = false;
       }
       traces[r].push_back(o);
@@ -282,8 +287,8 @@ VbuResult run_adam(const std::shared_ptr<GaussianPosteriorImpl>& q, const LoopSe
   result.seconds = std::chrono::duration<double>(clock::now() - start).count();
   for (int64_t r = 0; r < runs; ++r) {
     VbuRun run;
-    run.log_lambda = settings.log_lambdas[r];
-    run.lambda = settings.lambdas[r];
+    run.log_lambda = log_lambdas[r];
+    run.lambda = reported[r];
     run.objective = objective[r];
     run.fraction_inside = inside[r];
     if (have_ess) run.effective_sample_size = ess[r];

@@ -12,6 +12,7 @@
 #include "unlearn/posterior/gaussian.h"
 #include "unlearn/unlearning/adjusted_likelihood.h"
 #include "unlearn/unlearning/fast_normal.h"
+#include "unlearn/unlearning/vbu_options.h"
 #include "unlearn/unlearning/vbu_result.h"
 
 namespace unlearn::detail {
@@ -77,38 +78,6 @@ class ErasedSource {
   std::vector<int64_t> permutation_;
 };
 
-/// The settings every iterative unlearner shares (filled from EuboOptions / ReverseKlOptions).
-struct LoopSettings {
-  std::vector<double> log_lambdas;  ///< ln λ per run (functional::resolve_log_lambdas)
-  int64_t num_samples, max_steps, chunk_size, erased_batch_size, report_every;
-  double lr, beta1, beta2, eps, tolerance;
-  uint64_t seed;
-  VbuProgressFn on_progress = nullptr;
-  int64_t progress_every = 100;
-  std::vector<double> lambdas;  ///< λ per run as reported (functional::reported_lambdas)
-  void check(const char* who) const;
-};
-
-/// The loop's settings from EuboOptions or ReverseKlOptions (the same fields by design).
-template <class Options>
-LoopSettings loop_settings_of(const Options& o) {
-  return LoopSettings{functional::resolve_log_lambdas(o.lambdas(), o.log_lambdas()),
-                      o.num_samples(),
-                      o.max_steps(),
-                      o.chunk_size(),
-                      o.erased_batch_size(),
-                      o.report_every(),
-                      o.lr(),
-                      o.beta1(),
-                      o.beta2(),
-                      o.eps(),
-                      o.tolerance(),
-                      o.seed(),
-                      o.on_progress(),
-                      o.progress_every(),
-                      functional::reported_lambdas(o.lambdas(), o.log_lambdas())};
-}
-
 /// What one step hands back to the loop.
 struct StepOutput {
   torch::Tensor loss;       ///< [] the sum over runs of what Adam minimises (with gradient)
@@ -121,9 +90,9 @@ struct StepOutput {
 using StepFunction =
     std::function<StepOutput(const torch::Tensor&, const std::vector<data::Batch>&, double)>;
 
-/// Adam over q's parameters (q has R runs) with per-window reporting and the optional
-/// convergence stop. Fills everything in the result but `method`.
-VbuResult run_adam(const std::shared_ptr<GaussianPosteriorImpl>& q, const LoopSettings& settings,
+/// Adam over q's parameters (q has R runs, one per threshold of `options`) with per-window
+/// reporting and the optional convergence stop. Fills everything in the result but `method`.
+VbuResult run_adam(const std::shared_ptr<GaussianPosteriorImpl>& q, const VbuOptions& options,
                    const data::Batch& erased, const StepFunction& step);
 
 /// Standard-normal noise [S, P] drawn with gen into a reused buffer, on the given device.

@@ -55,9 +55,10 @@ TEST(Options, SGMCMCTrainer) {
   auto ds = regression_data(10, 2, 0.5, 1);
   auto model = std::make_shared<ConjugateRegression>(2, 0.5, 1.0);
   auto make = [&](SGMCMCOptions o) { SGMCMCTrainer t(model, ds, o); };
-  expect_error_containing([&] { make(SGMCMCOptions().sampler("hmc")); }, "sampler = \"hmc\" is unknown");
+  expect_error_containing([&] { sampler_from_string("hmc"); }, "sampler = \"hmc\" is unknown");
+  EXPECT_EQ(sampler_from_string(to_string(Sampler::kSGHMC)), Sampler::kSGHMC);
   expect_error_containing([&] { make(SGMCMCOptions().lr(0)); }, "lr (step size a) = 0");
-  expect_error_containing([&] { make(SGMCMCOptions().sampler("sghmc").friction(1.5)); }, "friction alpha = 1.5");
+  expect_error_containing([&] { make(SGMCMCOptions().sampler(Sampler::kSGHMC).friction(1.5)); }, "friction alpha = 1.5");
   expect_error_containing([&] { make(SGMCMCOptions().bank(SampleBankOptions().thinning(0))); }, "thinning = 0");
   expect_error_containing([&] { make(SGMCMCOptions().batch_size(-1)); }, "batch_size = -1");
   expect_error_containing([&] { SGMCMCTrainer(model, ds, SGMCMCOptions(), torch::zeros({3}, torch::kFloat64)); },
@@ -73,7 +74,8 @@ TEST(Options, VITrainer) {
   expect_error_containing([&] { make(VIOptions().lr(0)); }, "VI: lr = 0 must be > 0");
   expect_error_containing([&] { make(VIOptions().lr(-1e-3)); }, "VI: lr = -0.001");
   expect_error_containing([&] { make(VIOptions().beta1(1.0)); }, "beta1 = 1 must be in [0, 1)");
-  expect_error_containing([&] { make(VIOptions().optimizer("rmsprop")); }, "optimizer = \"rmsprop\" is unknown");
+  expect_error_containing([&] { optimizer_from_string("rmsprop"); }, "optimizer = \"rmsprop\" is unknown");
+  EXPECT_EQ(optimizer_from_string(to_string(Optimizer::kSGD)), Optimizer::kSGD);
   expect_error_containing([&] { make(VIOptions().train_hyperparameters(true)); }, "has no trainable torch parameters");
   expect_error_containing(
       [&] { VITrainer(model, std::make_shared<MeanFieldGaussianImpl>(GaussianOptions(3)), ds, VIOptions()); },

@@ -144,7 +144,7 @@ TEST(SGMCMCTrainer, SGLDBankMatchesCorrelatedGaussian) {
   auto target = correlated_target(0.6);
   const double eta = 0.1;
   SGMCMCTrainer chain(target, GaussianTarget::dummy_data(),
-                      SGMCMCOptions().sampler("sgld").lr(eta).steps(30000).seed(21).bank(
+                      SGMCMCOptions().sampler(Sampler::kSGLD).lr(eta).steps(30000).seed(21).bank(
                           SampleBankOptions().burn_in(1000).thinning(4).capacity(10000)));
   chain.train();
   ASSERT_EQ(chain.bank().size(), 7250);
@@ -159,7 +159,7 @@ TEST(SGMCMCTrainer, SGHMCBankMatchesCorrelatedGaussian) {
   auto target = correlated_target(0.6);
   const double eta = 0.04, alpha = 0.2;
   SGMCMCTrainer chain(target, GaussianTarget::dummy_data(),
-                      SGMCMCOptions().sampler("sghmc").lr(eta).friction(alpha).steps(30000).seed(22).bank(
+                      SGMCMCOptions().sampler(Sampler::kSGHMC).lr(eta).friction(alpha).steps(30000).seed(22).bank(
                           SampleBankOptions().burn_in(1000).thinning(4).capacity(10000)));
   chain.train();
   auto eye = torch::eye(2, kF64);
@@ -186,7 +186,7 @@ TEST(SGMCMCTrainer, BankMeanMatchesConjugateRegression) {
   for (const auto& c : {Case{"sgld", 5e-5, 0.1}, Case{"sghmc", 2e-5, 0.3}}) {
     SGMCMCTrainer chain(model, ds,
                         SGMCMCOptions()
-                            .sampler(c.sampler)
+                            .sampler(sampler_from_string(c.sampler))
                             .lr(c.lr)
                             .friction(c.friction)
                             .batch_size(20)
@@ -252,7 +252,7 @@ TEST(SGMCMCTrainer, ResumeIsBitIdentical) {
   std::filesystem::create_directories(dir);
   for (const std::string sampler : {"sgld", "sghmc"}) {
     auto options = SGMCMCOptions()
-                       .sampler(sampler)
+                       .sampler(sampler_from_string(sampler))
                        .lr(1e-3)
                        .schedule_decay(0.55)
                        .schedule_offset(10)

@@ -238,7 +238,7 @@ TEST(VITrainer, ResumeIsBitIdentical) {
                        .num_samples(8)
                        .batch_size(16)
                        .train_hyperparameters(true)
-                       .optimizer(optimizer)
+                       .optimizer(optimizer_from_string(optimizer))
                        .lr(0.01)
                        .momentum(0.5)
                        .steps(30)

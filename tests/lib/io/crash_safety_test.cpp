@@ -1,5 +1,5 @@
 // A crash between writing the temporary file and renaming it must leave the previous
-// generation loadable and unchanged (DESIGN.md §3), and the leftover must not look like a
+// generation loadable and unchanged (docs/architecture.md, "Run directories"), and the leftover must not look like a
 // generation.
 #include <torch/torch.h>
 

@@ -94,7 +94,7 @@ TEST(GaussNewton, IsTheJacobianFormForANetworkAndPositiveSemiDefinite) {
 // One forgetting step: same generator seed, same sampler steps; only H differs, and for the
 // logistic model it does not.
 torch::Tensor step_delta(Model& model, const data::Dataset& ds, Curvature curvature, SolverKind kind) {
-  SgmcmcChainState state;
+  inference::ChainState state;
   state.theta = 0.3 * torch::ones({model.num_params()}, torch::kFloat64);
   state.step_size = 1e-4;
   torch::Tensor samples;
@@ -123,7 +123,7 @@ TEST(GaussNewton, SubsampledCurvatureChangesTheStep) {
   models::Logistic model(models::LogisticOptions(3).num_classes(3).prior_std(1.5));
   auto ds = random_classification(60, 3, 3, 13);
   auto full = step_delta(*model, ds, Curvature::kGaussNewton, SolverKind::kConjugateGradient);
-  SgmcmcChainState state;
+  inference::ChainState state;
   state.theta = 0.3 * torch::ones({model->num_params()}, torch::kFloat64);
   state.step_size = 1e-4;
   torch::Tensor samples;
@@ -149,7 +149,7 @@ TEST(GaussNewton, NamesAndRefusesClosedFormHessians) {
   }
   models::Logistic model(models::LogisticOptions(3).num_classes(3));
   auto ds = random_classification(20, 3, 3, 14);
-  SgmcmcChainState state;
+  inference::ChainState state;
   state.theta = torch::zeros({model->num_params()}, torch::kFloat64);
   state.step_size = 1e-4;
   torch::Tensor samples;

@@ -96,7 +96,7 @@ TEST(GmmClosedForm, SgmcmcStepWithClosedFormHessianMatchesAutograd) {
   auto order = ds.x().index_select(0, in0).select(1, 0).argsort(0, /*descending=*/true);
   auto removed = ds.subset(ds.ids().index_select(0, in0.index_select(0, order.narrow(0, 0, 4)))).batch();
   auto run = [&](SolverKind kind, bool closed) {
-    SgmcmcChainState state;
+    inference::ChainState state;
     state.theta = class_means(ds);
     state.step_size = 1e-4;
     torch::Tensor samples = state.theta.unsqueeze(0).repeat({3, 1});

@@ -12,7 +12,10 @@
 #include "unlearn/data/csv.h"
 #include "unlearn/data/split.h"
 #include "unlearn/inference/sgmcmc.h"
+#include "unlearn/io/config_error.h"
 #include "unlearn/unlearning/bif/sgmcmc_bif.h"
+#include "unlearn/unlearning/methods.h"
+#include "unlearn/unlearning/request.h"
 
 namespace {
 using namespace unlearn;
@@ -55,12 +58,29 @@ struct ToyCase {
   }
 };
 
-inference::SGMCMCOptions toy_chain(const std::string& sampler) {
+// A trained chain's BIF through the one request loop: `batch` ids per sequential batch.
+RequestResult forget_chain(Model& model, inference::SGMCMCTrainer& chain, const data::Dataset& ds,
+                           const torch::Tensor& ids, const SgmcmcBifOptions& options, int64_t batch = 0,
+                           uint64_t seed = 0) {
+  auto method = bif_unlearner(BifOptions().sgmcmc(options));
+  ForgetContext ctx;
+  ctx.seed = seed;
+  // The chain's recipe: BIF's sampler steps take the chain's own minibatch size from it.
+  ctx.training = std::make_shared<TrainingRecipe>(
+      TrainingRecipe()
+          .method(chain.options().sampler() == inference::Sampler::kSGLD ? TrainingMethod::kSGLD : TrainingMethod::kSGHMC)
+          .sgmcmc(chain.options()));
+  auto state = PosteriorState::chain(inference::chain_state_of(chain), chain.bank().samples());
+  return forget_request(*method, model, state, ds, ids, ctx, RequestOptions().batch_size(batch));
+}
+
+inference::SGMCMCOptions toy_chain(inference::Sampler sampler) {
+  const bool sgld = sampler == inference::Sampler::kSGLD;
   return inference::SGMCMCOptions()
       .sampler(sampler)
       .steps(3000)
       .batch_size(0)
-      .lr(sampler == "sgld" ? 1e-3 : 5e-4)
+      .lr(sgld ? 1e-3 : 5e-4)
       .friction(0.4)
       .seed(1)
       .bank(inference::SampleBankOptions().burn_in(500).thinning(5).capacity(500));
@@ -71,43 +91,47 @@ inference::SGMCMCOptions toy_chain(const std::string& sampler) {
 // Newton step errs by O(|S′|/n) ≈ 1 % of its ≈ 0.02 shift, and ∇h is evaluated at chain states
 // ±0.05/√5 off the mean (an error ≈ |S′|·0.02/n ≈ 2e-4 per step). The 24 extreme points move the
 // exact mean by ≈ 0.13. Bound: 0.015 on the bank mean, 10 % of the shift on the bank's displacement.
-void check_toy(const std::string& sampler, SolverKind solver) {
+void check_toy(inference::Sampler sampler, SolverKind solver) {
   ToyCase c;
   inference::SGMCMCTrainer chain(c.model, c.ds, toy_chain(sampler));
   chain.train();
   auto origin = chain.bank().mean().clone();
-  auto opts = SgmcmcBifOptions().batch_size(4).seed(7).solver(
+  auto opts = SgmcmcBifOptions().solver(
       InverseHvpOptions().kind(solver).lissa(LissaOptions().terms(64)).cg(CgOptions().tol(1e-10)));
   if (solver == SolverKind::kLissa) opts.lissa_c(1.0);  // s = 1/n: s·H ≈ 1
-  auto result = sgmcmc_bif_forget(chain, c.ds, c.erased, opts);
-  ASSERT_EQ(result.records.size(), 6u);
+  auto result = forget_chain(*c.model, chain, c.ds, c.erased, opts, 4, 7);
+  ASSERT_EQ(result.batches.size(), 6u);
   EXPECT_EQ(result.remaining.size(), 376);
-  EXPECT_EQ(result.records.front().n_before, 400);
-  EXPECT_EQ(result.records.back().n_before, 380);
-  for (const auto& r : result.records) {
+  EXPECT_EQ(result.batches.front().n_before, 400);
+  EXPECT_EQ(result.batches.back().n_before, 380);
+  for (const auto& r : result.batches) {
     EXPECT_EQ(r.ids.size(0), 4);
-    EXPECT_EQ(r.solver, to_string(solver));
-    EXPECT_LT(r.residual, 1e-6) << to_string(solver);
+    EXPECT_EQ(r.certificate["solver"], to_string(solver));
+    EXPECT_LT(r.certificate["relative_residual"].get<double>(), 1e-6) << to_string(solver);
   }
+  EXPECT_EQ(result.certificate["batches"], 6);
   auto target = c.model->exact_mean(result.remaining);
   auto exact_shift = target - c.model->exact_mean(c.ds);
-  auto processed = chain.bank().mean();
+  auto processed = result.state.samples().mean(0);
   const double origin_to_target = (origin - target).norm().item<double>();
   const double processed_to_target = (processed - target).norm().item<double>();
   const double shift_error = ((processed - origin) - exact_shift).norm().item<double>();
-  std::cout << sampler << "/" << to_string(solver) << ": bank mean origin→target " << origin_to_target
-            << ", processed→target " << processed_to_target << ", shift error " << shift_error << "\n";
+  std::cout << inference::to_string(sampler) << "/" << to_string(solver) << ": bank mean origin→target "
+            << origin_to_target << ", processed→target " << processed_to_target << ", shift error " << shift_error
+            << "\n";
   EXPECT_GT(origin_to_target, 0.1);
   EXPECT_LT(processed_to_target, 0.015);
   EXPECT_LT(shift_error, 0.1 * exact_shift.norm().item<double>());
   // The chain state was corrected too: it sits within a few posterior sds of the target.
-  EXPECT_LT((chain.theta().detach() - target).norm().item<double>(), 0.25);
+  EXPECT_LT((result.state.chain().theta - target).norm().item<double>(), 0.25);
+  // The trained chain itself is untouched: methods never modify the state they are given.
+  EXPECT_TRUE(torch::equal(chain.bank().mean(), origin));
 }
 
-TEST(BifSgmcmc, SgldDenseMatchesExactRetrainedMean) { check_toy("sgld", SolverKind::kDense); }
-TEST(BifSgmcmc, SgldCgMatchesExactRetrainedMean) { check_toy("sgld", SolverKind::kConjugateGradient); }
-TEST(BifSgmcmc, SgldLissaMatchesExactRetrainedMean) { check_toy("sgld", SolverKind::kLissa); }
-TEST(BifSgmcmc, SghmcDenseMatchesExactRetrainedMean) { check_toy("sghmc", SolverKind::kDense); }
+TEST(BifSgmcmc, SgldDenseMatchesExactRetrainedMean) { check_toy(inference::Sampler::kSGLD, SolverKind::kDense); }
+TEST(BifSgmcmc, SgldCgMatchesExactRetrainedMean) { check_toy(inference::Sampler::kSGLD, SolverKind::kConjugateGradient); }
+TEST(BifSgmcmc, SgldLissaMatchesExactRetrainedMean) { check_toy(inference::Sampler::kSGLD, SolverKind::kLissa); }
+TEST(BifSgmcmc, SghmcDenseMatchesExactRetrainedMean) { check_toy(inference::Sampler::kSGHMC, SolverKind::kDense); }
 
 // curvature_batch_size: the deterministic operator on a fixed subsample, weighted n/m. Every row of
 // the Gaussian-mean model has the same likelihood Hessian (I), so 40 rows weighted 400/40 are the
@@ -115,7 +139,7 @@ TEST(BifSgmcmc, SghmcDenseMatchesExactRetrainedMean) { check_toy("sghmc", Solver
 TEST(BifSgmcmc, SubsampledCurvatureIsWeightedToTheFullSet) {
   ToyCase c;
   auto step = [&](int64_t rows) {
-    SgmcmcChainState state;
+    inference::ChainState state;
     state.theta = torch::tensor({0.9, -0.9}, torch::kFloat64);
     state.step_size = 1e-4;
     torch::Tensor samples;
@@ -135,15 +159,19 @@ TEST(BifSgmcmc, SubsampledCurvatureIsWeightedToTheFullSet) {
 
 TEST(BifSgmcmc, UnknownIdsChangeNothing) {
   ToyCase c;
-  inference::SGMCMCTrainer chain(c.model, c.ds, toy_chain("sgld").steps(600));
+  inference::SGMCMCTrainer chain(c.model, c.ds, toy_chain(inference::Sampler::kSGLD).steps(600));
   chain.train();
   auto before = chain.bank().samples().clone();
   auto theta = chain.theta().detach().clone();
-  EXPECT_THROW(sgmcmc_bif_forget(chain, c.ds, torch::tensor({3, 100000}, torch::kLong), SgmcmcBifOptions()),
-               c10::Error);
+  try {
+    forget_chain(*c.model, chain, c.ds, torch::tensor({3, 100000}, torch::kLong), SgmcmcBifOptions());
+    ADD_FAILURE() << "unknown ids were accepted";
+  } catch (const io::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown ids: [100000]"), std::string::npos) << e.what();
+  }
   EXPECT_TRUE(torch::equal(chain.bank().samples(), before));
   EXPECT_TRUE(torch::equal(chain.theta().detach(), theta));
-  EXPECT_THROW(sgmcmc_bif_forget(chain, c.ds, c.erased, SgmcmcBifOptions().sample_steps(0)), c10::Error);
+  EXPECT_THROW(forget_chain(*c.model, chain, c.ds, c.erased, SgmcmcBifOptions().sample_steps(0)), c10::Error);
 }
 
 // refresh_samples: the bank keeps its size, its newest samples are the chain's states after each
@@ -152,13 +180,12 @@ TEST(BifSgmcmc, UnknownIdsChangeNothing) {
 // (all states); fewer states is a different, still accurate, estimate of the same step.
 TEST(BifSgmcmc, RefreshedBankHoldsTheForgettingChainAndHessianStatesSubsetTheSteps) {
   ToyCase c;
-  auto opts = SgmcmcBifOptions().batch_size(4).seed(7).sample_steps(6).solver(
-      InverseHvpOptions().kind(SolverKind::kDense));
+  auto opts = SgmcmcBifOptions().sample_steps(6).solver(InverseHvpOptions().kind(SolverKind::kDense));
   auto run = [&](SgmcmcBifOptions o) {
-    inference::SGMCMCTrainer chain(c.model, c.ds, toy_chain("sgld"));
+    inference::SGMCMCTrainer chain(c.model, c.ds, toy_chain(inference::Sampler::kSGLD));
     chain.train();
-    auto result = sgmcmc_bif_forget(chain, c.ds, c.erased, o);
-    return std::make_tuple(chain.theta().detach().clone(), chain.bank().samples().clone(), result.remaining);
+    auto result = forget_chain(*c.model, chain, c.ds, c.erased, o, 4, 7);
+    return std::make_tuple(result.state.chain().theta.clone(), result.state.samples().clone(), result.remaining);
   };
   auto [theta, plain, remaining] = run(opts);
   auto [theta_all, plain_all, r2] = run(SgmcmcBifOptions(opts).hessian_states(6));
@@ -190,7 +217,7 @@ TEST(BifSgmcmc, GmmRemovedClusterMovesTowardRetrainedChain) {
   for (int64_t k = 0; k < 4; ++k) init[k] = ds.x().index({ds.y() == k}).mean(0);
   auto erased = data::ids_top_k_by_feature(ds, 0, 100, true, 0).erased;
   auto opts = inference::SGMCMCOptions()
-                  .sampler("sgld")
+                  .sampler(inference::Sampler::kSGLD)
                   .steps(2000)
                   .batch_size(64)
                   .lr(4.0 / 2000)
@@ -203,11 +230,10 @@ TEST(BifSgmcmc, GmmRemovedClusterMovesTowardRetrainedChain) {
   target.train();
   auto centres = [&](const torch::Tensor& mean) { return model->means(mean); };
   const auto origin = centres(chain.bank().mean().clone());
-  auto result = sgmcmc_bif_forget(chain, ds, erased,
-                                  SgmcmcBifOptions().batch_size(4).seed(3).solver(
-                                      InverseHvpOptions().kind(SolverKind::kConjugateGradient)));
-  ASSERT_EQ(result.records.size(), 25u);
-  const auto processed = centres(chain.bank().mean());
+  auto result = forget_chain(*model, chain, ds, erased,
+                             SgmcmcBifOptions().solver(InverseHvpOptions().kind(SolverKind::kConjugateGradient)), 4, 3);
+  ASSERT_EQ(result.batches.size(), 25u);
+  const auto processed = centres(result.state.samples().mean(0));
   const auto retrained = centres(target.bank().mean());
   const double before = models::matched_centre_distance(origin, retrained);
   const double after = models::matched_centre_distance(processed, retrained);

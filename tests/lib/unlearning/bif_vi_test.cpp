@@ -12,7 +12,10 @@
 
 #include "linear_regression/linear_regression.h"
 #include "unlearn/data/dataset.h"
+#include "unlearn/io/config_error.h"
 #include "unlearn/unlearning/bif/vi_bif.h"
+#include "unlearn/unlearning/methods.h"
+#include "unlearn/unlearning/request.h"
 #include "unlearn/unlearning/exact_conjugate.h"
 
 namespace {
@@ -69,8 +72,16 @@ double slope(const std::vector<double>& x, const std::vector<double>& y) {
   return (n * sxy - sx * sy) / (n * sxx - sx * sx);
 }
 
-ViBifOptions dense_options() {
-  return ViBifOptions().solver(InverseHvpOptions().kind(SolverKind::kDense)).seed(3);
+ViBifOptions dense_options() { return ViBifOptions().solver(InverseHvpOptions().kind(SolverKind::kDense)); }
+
+// VI BIF with the closed-form energy through the one request loop: `batch` ids per batch.
+RequestResult forget_vi(Problem& p, GaussianPosteriorImpl& q, const data::Dataset& all, const torch::Tensor& ids,
+                        const BifOptions& options, int64_t batch = 0) {
+  auto method = bif_unlearner(options);
+  ForgetContext ctx;
+  ctx.seed = 3;
+  return forget_request(*method, *p.model, PosteriorState::gaussian(q.copy()), all, ids, ctx,
+                        RequestOptions().batch_size(batch));
 }
 
 TEST(BifVi, OneDenseStepMatchesExactMeanShiftToSecondOrder) {
@@ -173,6 +184,22 @@ TEST(BifVi, ConjugateGradientAndLissaAgreeWithDenseStep) {
   EXPECT_EQ(lis.solve.iterations, 128);
 }
 
+// The model's closed form (VI BIF's `vi_energy: closed_form`) is the test's formula above, and both
+// are E_q log p(y | x, θ): 200 000 draws of θ ~ q (seed 11, q fitted on 20 rows, so xᵀΣx ≈ 0.14)
+// estimate it with a standard error of at most ≈ 0.4/√S ≈ 1e-3 per row; 5e-3 is ≥ 5σ for each of the
+// 50 rows, and a missing ½xᵀΣx term (≈ 0.07) would break it by an order of magnitude.
+TEST(BifVi, LinearRegressionClosedFormEnergyIsTheExpectation) {
+  auto p = make_problem(50);
+  auto all = first_rows(p, 50);
+  auto q = exact_posterior(p, first_rows(p, 20));
+  auto batch = all.batch();
+  auto closed = p.model->expected_log_likelihood(*q, batch);
+  EXPECT_TRUE(torch::allclose(closed, regression_expectation(1.0)(*q, batch), 0, 1e-12));
+  auto gen = at::detail::createCPUGenerator(11);
+  auto mc = p.model->log_likelihood(q->rsample(200000, gen), batch).mean(0);
+  EXPECT_LT((mc - closed).abs().max().item<double>(), 5e-3);
+}
+
 TEST(BifVi, SequentialRequestsUpdateNRecordsAndPosterior) {
   // 10 ids in batches of 4 → requests of 4, 4, 2 points with n = 1000, 996, 992 before each.
   auto p = make_problem(1000);
@@ -181,33 +208,36 @@ TEST(BifVi, SequentialRequestsUpdateNRecordsAndPosterior) {
   auto q = exact_posterior(p, all);
   auto original = exact_posterior(p, all);
   auto target = exact_posterior(p, all.erase(ids));
-  auto opts = dense_options().batch_size(4);
+  auto opts = dense_options();
   opts.solver().kind(SolverKind::kConjugateGradient).cg().tol(1e-12);
-  auto result = vi_bif_forget(*p.model, *q, all, ids, opts, regression_expectation(1.0));
+  auto result = forget_vi(p, *q, all, ids, BifOptions().vi(opts).vi_energy(ViEnergyForm::kClosedForm), 4);
 
-  ASSERT_EQ(result.records.size(), 3u);
+  ASSERT_EQ(result.batches.size(), 3u);
   EXPECT_EQ(result.remaining.size(), 990);
   const std::vector<int64_t> sizes{4, 4, 2}, n_before{1000, 996, 992};
   for (size_t i = 0; i < 3; ++i) {
-    EXPECT_EQ(result.records[i].ids.size(0), sizes[i]);
-    EXPECT_EQ(result.records[i].n_before, n_before[i]);
-    EXPECT_EQ(result.records[i].solver, "cg");
-    EXPECT_LE(result.records[i].residual, 1e-12);
-    EXPECT_GE(result.records[i].iterations, 1);
-    EXPECT_GE(result.records[i].seconds, 0.0);
+    const auto& c = result.batches[i].certificate;
+    EXPECT_EQ(result.batches[i].ids.size(0), sizes[i]);
+    EXPECT_EQ(result.batches[i].n_before, n_before[i]);
+    EXPECT_EQ(c["solver"], "cg");
+    EXPECT_LE(c["relative_residual"].get<double>(), 1e-12);
+    EXPECT_GE(c["iterations"].get<int64_t>(), 1);
+    EXPECT_GE(result.batches[i].seconds, 0.0);
   }
-  EXPECT_TRUE(torch::equal(result.records[1].ids, torch::arange(14, 18, torch::kLong)));
+  EXPECT_TRUE(torch::equal(result.batches[1].ids, torch::arange(14, 18, torch::kLong)));
   EXPECT_FALSE(result.remaining.contains(15));
   EXPECT_TRUE(result.remaining.contains(20));
+  EXPECT_TRUE(torch::equal(q->loc(), original->loc()));  // the state given is never modified
+  auto& processed = result.state.gaussian();
 
   // Each step errs by O(|S′|/n²) (≈ 1e-5 here) against a shift of O(|S′|/n): the processed
   // posterior is far closer to the target than the original was, in mean and in KL (the
   // covariance factor is corrected too).
   const double shift = (target->loc() - original->loc()).norm().item<double>();
-  const double err = (q->loc() - target->loc()).norm().item<double>();
+  const double err = (processed.loc() - target->loc()).norm().item<double>();
   EXPECT_LT(err, 0.05 * shift);
   const double kl_before = original->kl_divergence(*target).item<double>();
-  const double kl_after = q->kl_divergence(*target).item<double>();
+  const double kl_after = processed.kl_divergence(*target).item<double>();
   EXPECT_LT(kl_after, 0.01 * kl_before);
 }
 
@@ -216,31 +246,25 @@ TEST(BifVi, BadRequestsChangeNothing) {
   auto all = first_rows(p, 200);
   auto q = exact_posterior(p, all);
   auto before = variational_parameters(*q).values();
-  auto bad = torch::tensor({3, 4, 999}, torch::kLong);
-  EXPECT_THROW(vi_bif_forget(*p.model, *q, all, bad, dense_options(), regression_expectation(1.0)),
-               c10::Error);
-  auto repeated = torch::tensor({3, 4, 3}, torch::kLong);
-  EXPECT_THROW(
-      vi_bif_forget(*p.model, *q, all, repeated, dense_options(), regression_expectation(1.0)),
-      c10::Error);
-  EXPECT_TRUE(torch::equal(variational_parameters(*q).values(), before));
-
-  auto expect_message = [&](const ViBifOptions& opts, const std::string& needle) {
+  auto expect_message = [&](const BifOptions& opts, const torch::Tensor& ids, const std::string& needle) {
     try {
-      vi_bif_forget(*p.model, *q, all, torch::tensor({1}, torch::kLong), opts);
+      forget_vi(p, *q, all, ids, opts);
       ADD_FAILURE() << "no error; expected '" << needle << "'";
-    } catch (const c10::Error& e) {
+    } catch (const std::exception& e) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
     }
   };
-  expect_message(dense_options().batch_size(0), "batch_size = 0");
-  expect_message(dense_options().lissa_c(-1), "lissa_c = -1");
+  const auto dense = BifOptions().vi(dense_options());
+  const auto one = torch::tensor({1}, torch::kLong);
+  expect_message(dense, torch::tensor({3, 4, 999}, torch::kLong), "unknown ids: [999]");
+  expect_message(dense, torch::tensor({3, 4, 3}, torch::kLong), "duplicate");
+  expect_message(BifOptions().vi(dense_options().lissa_c(-1)), one, "lissa_c = -1");
   auto o = dense_options();
   o.energy().mc_samples(0);
-  expect_message(o, "mc_samples = 0");
+  expect_message(BifOptions().vi(o), one, "mc_samples = 0");
   auto m = dense_options();
-  m.energy().mc_samples(3).moment_matched_noise(true);
-  expect_message(m, "mc_samples = 3 and P = 3");
+  m.energy().mc_samples(3);
+  expect_message(BifOptions().vi(m).moment_matched_noise(true), one, "mc_samples = 3 and P = 3");
   EXPECT_TRUE(torch::equal(variational_parameters(*q).values(), before));
 }
 

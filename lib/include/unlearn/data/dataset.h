@@ -1,6 +1,6 @@
 #pragma once
 // A data set whose rows carry stable int64 ids. Erase requests name ids, never positions
-// (DESIGN.md §3): positions shift after every erasure, ids do not.
+// (docs/architecture.md, "Run directories"): positions shift after every erasure, ids do not.
 //
 //   auto ds = unlearn::data::load_csv_dataset(".../moons_100.csv", {"x1", "x2"}, "label", "id");
 //   auto erased = torch::tensor({3, 17, 42}, torch::kLong);

@@ -1,5 +1,5 @@
 #pragma once
-// The processes of one data-parallel run (DESIGN.md §6), on LibTorch's own distributed engine:
+// The processes of one data-parallel run (docs/architecture.md, "Tiers"), on LibTorch's own distributed engine:
 // rendezvous through a c10d::TCPStore served by rank 0 at HOST:PORT, collectives through
 // c10d::ProcessGroupGloo (CPU tensors). One process (world_size 1) needs neither: connect()
 // then returns a local Cluster whose collectives are no-ops.

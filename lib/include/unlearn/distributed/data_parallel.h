@@ -1,5 +1,5 @@
 #pragma once
-// Data parallelism on a Cluster (DESIGN.md §6): which rank holds which row, and the hooks that
+// Data parallelism on a Cluster (docs/architecture.md, "Tiers"): which rank holds which row, and the hooks that
 // make the trainers and the variational unlearning methods compute on W ranks what one process
 // computes on the whole data set.
 //
@@ -28,6 +28,7 @@
 #include "unlearn/distributed/cluster.h"
 #include "unlearn/inference/data_parallel.h"
 #include "unlearn/unlearning/data_parallel.h"
+#include "unlearn/unlearning/unlearner.h"
 
 namespace unlearn::distributed {
 
@@ -72,5 +73,10 @@ struct ErasedShare {
 /// include every requested id it owns (c10::Error naming them otherwise, on that rank only —
 /// check the request against the checkpoint's ids on every rank first).
 ErasedShare erased_share(const std::shared_ptr<Cluster>& cluster, const data::Dataset& local, const torch::Tensor& ids);
+
+/// The data-parallel hooks of a forgetting call (unlearner.h, ForgetContext::parallel): the
+/// training hooks of `sharded` and the erased-rows hook over its local rows. Pass `sharded.index`
+/// as the method's data. For W = 1 the result is empty (one process).
+ForgetParallel forget_parallel(const std::shared_ptr<Cluster>& cluster, const ShardedData& sharded);
 
 }  // namespace unlearn::distributed

@@ -1,5 +1,5 @@
 #pragma once
-// Timings of the inference hot loops, for `unlearn bench` and the notes (PERF-NOTES.md).
+// Timings of the inference hot loops, for `unlearn bench` and the notes (docs/performance.md).
 //
 //   auto report = unlearn::inference::bench_inference();   // JSON, see below
 //

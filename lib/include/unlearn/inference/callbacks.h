@@ -1,5 +1,5 @@
 #pragma once
-// What a training loop reports, and when: callbacks rather than flags (DESIGN.md §2).
+// What a training loop reports, and when: callbacks rather than flags (docs/architecture.md, "Tiers").
 //
 //   auto callbacks = TrainingCallbacks()
 //       .every(100)

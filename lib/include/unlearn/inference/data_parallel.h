@@ -1,5 +1,5 @@
 #pragma once
-// How a trainer (VITrainer, SGMCMCTrainer) takes part in data-parallel training (DESIGN.md §6).
+// How a trainer (VITrainer, SGMCMCTrainer) takes part in data-parallel training (docs/architecture.md, "Tiers").
 // unlearn/distributed/ builds one over a c10d process group; a default-constructed DataParallel
 // (the trainers' default) is one process and changes nothing.
 //

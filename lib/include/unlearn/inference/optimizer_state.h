@@ -1,5 +1,5 @@
 #pragma once
-// Optimizer state in a checkpoint, options included (DESIGN.md §5).
+// Optimizer state in a checkpoint, options included (docs/architecture.md, "Idioms").
 //
 // LibTorch 1.13's Optimizer::load() restores the per-parameter state but silently keeps the
 // options the fresh optimizer was built with. save_optimizer therefore stores two things:

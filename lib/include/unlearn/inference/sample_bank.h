@@ -1,5 +1,5 @@
 #pragma once
-// The samples an SG-MCMC chain keeps (DESIGN.md §2), and posterior predictives averaged over
+// The samples an SG-MCMC chain keeps (docs/architecture.md, "Tiers"), and posterior predictives averaged over
 // them.
 //
 //   SampleBank bank(SampleBankOptions().burn_in(500).thinning(10).capacity(200));

@@ -1,5 +1,5 @@
 #pragma once
-// Step-size schedules as pure functions of the step counter (DESIGN.md §2), so that a resumed
+// Step-size schedules as pure functions of the step counter (docs/architecture.md, "Tiers"), so that a resumed
 // run continues with exactly the step sizes an uninterrupted one would have used:
 //
 //   η_t = a · (b + t)^(−γ),   t = steps already taken (0 for the first step).

@@ -1,6 +1,6 @@
 #pragma once
 // Stochastic-gradient Hamiltonian Monte Carlo (Chen, Fox & Guestrin 2014) as a
-// torch::optim::Optimizer, in the style of torch/optim/sgd.h (DESIGN.md §4, §5):
+// torch::optim::Optimizer, in the style of torch/optim/sgd.h (docs/concepts.md; docs/architecture.md, "Idioms"):
 //
 //   v ← v − η_t ∇U(θ) − α v + N(0, 2 α η_t T),   θ ← θ + v,   η_t = lr · (offset + t)^(−decay),
 //
@@ -64,6 +64,12 @@ struct SGHMCParamState : public torch::optim::OptimizerCloneableParamState<SGHMC
   friend bool operator==(const SGHMCParamState& lhs, const SGHMCParamState& rhs);
   ~SGHMCParamState() override = default;
 };
+
+/// One SGHMC update in place (outside autograd): v ← (1 − α) v − η g, then v ← v + √(2αηT) ε when
+/// T > 0 (ε standard normal from the caller, undefined when T = 0), and θ ← θ + v. The one place
+/// the update is written: the optimizer and BIF's frozen-step sampling both call it.
+void sghmc_update_(const torch::Tensor& theta, const torch::Tensor& velocity, const torch::Tensor& grad, double eta,
+                   double friction, double temperature, const torch::Tensor& noise);
 
 class SGHMC : public torch::optim::Optimizer {
  public:

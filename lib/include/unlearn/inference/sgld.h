@@ -1,6 +1,6 @@
 #pragma once
 // Stochastic-gradient Langevin dynamics (Welling & Teh 2011) as a torch::optim::Optimizer, in
-// the style of torch/optim/sgd.h (DESIGN.md §4, §5):
+// the style of torch/optim/sgd.h (docs/concepts.md; docs/architecture.md, "Idioms"):
 //
 //   θ ← θ − η_t ∇U(θ) + N(0, 2 η_t T),   η_t = lr · (offset + t)^(−decay).
 //
@@ -66,6 +66,12 @@ struct SGLDParamState : public torch::optim::OptimizerCloneableParamState<SGLDPa
   friend bool operator==(const SGLDParamState& lhs, const SGLDParamState& rhs);
   ~SGLDParamState() override = default;
 };
+
+/// One SGLD update of `theta` in place (outside autograd): θ ← θ − η g, then θ ← θ + √(2ηT) ε when
+/// T > 0, with ε standard normal drawn by the caller (undefined when T = 0). The one place the
+/// update is written: the optimizer and BIF's frozen-step sampling both call it.
+void sgld_update_(const torch::Tensor& theta, const torch::Tensor& grad, double eta, double temperature,
+                  const torch::Tensor& noise);
 
 class SGLD : public torch::optim::Optimizer {
  public:

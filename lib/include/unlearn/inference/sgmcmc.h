@@ -1,5 +1,5 @@
 #pragma once
-// SG-MCMC on the model contract (DESIGN.md §1, §4): θ is one parameter tensor of P numbers, the
+// SG-MCMC on the model contract (docs/architecture.md, "The model contract"; docs/concepts.md): θ is one parameter tensor of P numbers, the
 // chain runs SGLD or SGHMC on the energy
 //
 //   U(θ) = −log p(θ) − (N/B) Σ_{i ∈ batch} log p(y_i | x_i, θ)     (N rows, B in the batch),
@@ -7,7 +7,7 @@
 // and a SampleBank keeps the states after burn-in, thinned, up to its capacity (a ring). The
 // posterior predictive is the average over the bank (SampleBank::predictive_log_proba).
 //
-//   SGMCMCTrainer chain(model, dataset, SGMCMCOptions().sampler("sghmc").lr(1e-4).batch_size(64)
+//   SGMCMCTrainer chain(model, dataset, SGMCMCOptions().sampler(Sampler::kSGHMC).lr(1e-4).batch_size(64)
 //                                           .steps(2000).bank(SampleBankOptions().burn_in(500)));
 //   chain.train();
 //   auto samples = chain.bank().samples();   // [n, P]
@@ -28,13 +28,25 @@
 #include "unlearn/inference/data_parallel.h"
 #include "unlearn/inference/sample_bank.h"
 #include "unlearn/io/checkpoint.h"
+#include "unlearn/io/json_config.h"
+#include "unlearn/inference/sghmc.h"
+#include "unlearn/inference/sgld.h"
 #include "unlearn/model.h"
 
 namespace unlearn::inference {
 
+/// The SG-MCMC samplers (sgld.h, sghmc.h).
+enum class Sampler { kSGLD, kSGHMC };
+/// "sgld" or "sghmc" (the names configs, checkpoints and the command use).
+std::string to_string(Sampler sampler);
+/// Inverse of to_string; an unknown name is an error listing the allowed ones.
+Sampler sampler_from_string(const std::string& name);
+
+/// The one set of options of an SG-MCMC chain: the trainer's, and (through sgld_options /
+/// sghmc_options) the optimizers' and BIF's frozen sampler steps.
 struct SGMCMCOptions {
-  /// "sgld" or "sghmc".
-  TORCH_ARG(std::string, sampler) = "sgld";
+  /// The sampler.
+  TORCH_ARG(Sampler, sampler) = Sampler::kSGLD;
   /// The step counter train() runs up to (a resumed chain continues towards it; >= 0).
   TORCH_ARG(int64_t, steps) = 1000;
   /// Rows per minibatch, drawn without replacement epoch by epoch; 0 (or >= N): full batch.
@@ -58,6 +70,18 @@ struct SGMCMCOptions {
   /// TORCH_CHECKs every field, naming the value (the sampler's own options included).
   void validate() const;
 };
+
+/// The SGLD optimizer's options of a chain (step-size schedule, temperature).
+SGLDOptions sgld_options(const SGMCMCOptions& options);
+/// The SGHMC optimizer's options of a chain (step-size schedule, friction, temperature).
+SGHMCOptions sghmc_options(const SGMCMCOptions& options);
+
+/// Reads a chain's options from a config object over `defaults`, strictly (io::ConfigError naming
+/// the field): "steps", "batch_size", "lr", "schedule_offset", "schedule_decay", "temperature",
+/// "friction" (SGHMC only: for SGLD the key is unknown), and "bank": {"burn_in", "thinning",
+/// "capacity"}. The sampler itself comes from `defaults` (the caller names it: train.method, a
+/// study's method list). A burn-in that leaves no sample is an error.
+SGMCMCOptions read_sgmcmc_options(const io::JsonObjectReader& section, SGMCMCOptions defaults);
 
 /// U(θ) = −log p(θ) − data_scale · Σ_i log p(y_i | x_i, θ) for one θ [P] -> [] (differentiable).
 torch::Tensor sgmcmc_energy(Model& model, const torch::Tensor& theta, const data::Batch& batch, double data_scale);
@@ -115,5 +139,23 @@ class SGMCMCTrainer {
   int64_t step_ = 0;
   DataParallel data_parallel_;  // empty: one process
 };
+
+/// An SG-MCMC posterior's chain, as forgetting methods need it: the state, the SGHMC velocity and
+/// the sampler settings frozen at their last training values (BIF keeps sampling with them).
+struct ChainState {
+  torch::Tensor theta;     ///< [P], detached
+  torch::Tensor velocity;  ///< [P] for SGHMC, undefined for SGLD
+  double step_size = 0.0;  ///< η, frozen during forgetting
+  double friction = 1.0;   ///< SGHMC's α (unused by SGLD)
+  double temperature = 1.0;
+  Sampler sampler = Sampler::kSGLD;
+
+  bool sghmc() const { return sampler == Sampler::kSGHMC; }
+  /// A deep copy (the tensors cloned).
+  ChainState clone() const;
+};
+
+/// The state of a trained chain: θ, its velocity (SGHMC) and η = the last step size it used.
+ChainState chain_state_of(SGMCMCTrainer& chain);
 
 }  // namespace unlearn::inference

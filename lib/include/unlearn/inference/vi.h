@@ -1,5 +1,5 @@
 #pragma once
-// Variational inference on the model contract (DESIGN.md §1, §4): maximise the Monte Carlo ELBO
+// Variational inference on the model contract (docs/architecture.md, "The model contract"; docs/concepts.md): maximise the Monte Carlo ELBO
 //
 //   ELBO(q) = mean_s [ (N/B) Σ_{i ∈ batch} log p(y_i | x_i, θ_s) + log p(θ_s) − log q(θ_s) ],
 //   θ_s = loc + L ε_s  (reparameterised, S samples drawn in ONE batched model call),
@@ -38,6 +38,13 @@
 
 namespace unlearn::inference {
 
+/// The optimisers VI can use.
+enum class Optimizer { kAdam, kSGD };
+/// "adam" or "sgd" (the names configs and checkpoints use).
+std::string to_string(Optimizer optimizer);
+/// Inverse of to_string; an unknown name is an error listing the allowed ones.
+Optimizer optimizer_from_string(const std::string& name);
+
 struct VIOptions {
   /// S: Monte Carlo samples per step, all in one batched model call (>= 1).
   TORCH_ARG(int64_t, num_samples) = 100;
@@ -53,10 +60,15 @@ struct VIOptions {
   TORCH_ARG(bool, local_reparameterisation) = false;
   /// Also optimise the model's torch parameters (type-II maximum likelihood). Not with runs.
   TORCH_ARG(bool, train_hyperparameters) = false;
-  /// "adam" (default) or "sgd".
-  TORCH_ARG(std::string, optimizer) = "adam";
+  /// The optimiser of the posterior's (and hyper-parameters') parameters.
+  TORCH_ARG(Optimizer, optimizer) = Optimizer::kAdam;
   /// Learning rate of the posterior's parameters (> 0).
   TORCH_ARG(double, lr) = 1e-3;
+  /// Step decay of every learning rate: ×lr_decay after every lr_decay_every steps (0: constant;
+  /// the BIF paper's SGD schedule is ×0.1 every 4000 steps).
+  TORCH_ARG(int64_t, lr_decay_every) = 0;
+  /// The factor of that decay, in (0, 1].
+  TORCH_ARG(double, lr_decay) = 1.0;
   /// Learning rate of the hyper-parameters (0: the same as lr).
   TORCH_ARG(double, hyper_lr) = 0.0;
   /// Adam's β₁ ∈ [0, 1).

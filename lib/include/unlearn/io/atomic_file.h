@@ -1,5 +1,5 @@
 #pragma once
-// Files that are either the old version or the new one, never half of either (DESIGN.md §3, §5).
+// Files that are either the old version or the new one, never half of either (docs/architecture.md, "Run directories"; docs/architecture.md, "Idioms").
 //
 // The new content goes to a uniquely named temporary file in the target's own directory (a
 // rename is only atomic within one file system), is flushed and fsync'ed, and is then renamed

@@ -1,6 +1,6 @@
 #pragma once
 // The deletion audit log, RUN_DIR/audit.jsonl: one JSON object per line, appended and fsync'ed
-// per record, never rewritten (DESIGN.md §3: {generation, ids, method, options, seconds, ...}).
+// per record, never rewritten (docs/architecture.md, "Run directories": {generation, ids, method, options, seconds, ...}).
 //
 //   unlearn::io::append_audit_line(run_dir / "audit.jsonl",
 //                                  {{"generation", 3}, {"ids", {3, 17, 42}}, {"method", "eubo"}});

@@ -1,6 +1,6 @@
 #pragma once
 // One checkpoint = named tensors + a JSON metadata object + the architecture that wrote them,
-// in a small framed, checksummed file (DESIGN.md §3, §5: one file per generation, written
+// in a small framed, checksummed file (docs/architecture.md, "Run directories"; docs/architecture.md, "Idioms": one file per generation, written
 // atomically, format version and architecture checked before loading).
 //
 //   unlearn::io::Checkpoint ckpt;

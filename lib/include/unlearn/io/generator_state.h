@@ -1,6 +1,6 @@
 #pragma once
 // A torch::Generator's state as a tensor, so that it rides in a checkpoint and an interrupted
-// run resumes to the same bits (DESIGN.md §5, Determinism).
+// run resumes to the same bits (docs/architecture.md, "Conventions", random streams).
 //
 //   ckpt.tensors["rng"] = unlearn::io::generator_state(gen);          // save
 //   unlearn::io::set_generator_state(gen, ckpt.at("rng"));            // resume: same draws

@@ -1,5 +1,5 @@
 #pragma once
-// A thin, strict bridge from JSON onto Options structs (DESIGN.md §5): omitted keys keep the
+// A thin, strict bridge from JSON onto Options structs (docs/architecture.md, "Idioms"): omitted keys keep the
 // Options default; unknown keys, wrong types and out-of-range values are ConfigErrors that name
 // the field path, the value and what is allowed.
 //

@@ -1,5 +1,5 @@
 #pragma once
-// Generations in a run directory (DESIGN.md §3): train writes generation 0, every forget the
+// Generations in a run directory (docs/architecture.md, "Run directories"): train writes generation 0, every forget the
 // next one, and the previous generation stays until the new one is safely renamed into place.
 //
 //   RUN_DIR/gen-0000.ckpt  gen-0001.ckpt  ...   one checkpoint per generation

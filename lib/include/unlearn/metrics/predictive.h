@@ -1,6 +1,6 @@
 #pragma once
 // Predictive distributions and the metrics the papers report on them, for any classifier under
-// the model contract (DESIGN.md §2, metrics/). Pure functions over tensors where possible.
+// the model contract (docs/architecture.md, "Tiers", metrics/). Pure functions over tensors where possible.
 #include <optional>
 #include <vector>
 

@@ -1,5 +1,5 @@
 #pragma once
-// Closed-form Gaussian math as pure functions (DESIGN.md §5): the modules hold state, these
+// Closed-form Gaussian math as pure functions (docs/architecture.md, "Idioms"): the modules hold state, these
 // hold the formulas, and the tests hit them directly.
 //
 // A Gaussian is given by loc [..., P] and a lower-triangular scale factor L [..., P, P] with a

@@ -1,5 +1,5 @@
 #pragma once
-// Gaussian variational posteriors over the flat parameter vector θ (DESIGN.md §2).
+// Gaussian variational posteriors over the flat parameter vector θ (docs/architecture.md, "Tiers").
 //
 // Both families share one interface, GaussianPosteriorImpl, so that every inference and
 // unlearning method is written once. A posterior may carry a leading *run* dimension R: then

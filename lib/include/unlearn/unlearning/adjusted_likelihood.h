@@ -1,5 +1,5 @@
 #pragma once
-// The adjusted likelihood of variational Bayesian unlearning (DESIGN.md §4; Nguyen, Low &
+// The adjusted likelihood of variational Bayesian unlearning (docs/concepts.md; Nguyen, Low &
 // Jaillet 2020):
 //
 //   p̃(D_e | θ) = p(D_e | θ)   if q(θ|D) > λ · q(mode|D)

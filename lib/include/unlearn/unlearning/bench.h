@@ -1,5 +1,5 @@
 #pragma once
-// Timing of the variational-unlearning hot loops, for `unlearn bench` (PERF-NOTES.md).
+// Timing of the variational-unlearning hot loops, for `unlearn bench` (docs/performance.md).
 //
 // Setting: P = 20, |D_e| = 20, S = 1000, full-rank Gaussian q(θ|D), float64, a Bernoulli-logit
 // model on θ·x (defined in bench.cpp, not shipped). Measures ms per Adam step of the EUBO and

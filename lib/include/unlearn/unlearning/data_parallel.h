@@ -1,5 +1,5 @@
 #pragma once
-// Data-parallel variational unlearning (DESIGN.md §6): the one hook EUBO and reverse KL need.
+// Data-parallel variational unlearning (docs/architecture.md, "Tiers"): the one hook EUBO and reverse KL need.
 //
 // Both methods touch D_e only through s(θ_s) = Σ_{z ∈ D_e} log p(z | θ_s), one number per
 // sample. With D_e spread over W ranks, each rank passes ITS erased rows to eubo_unlearn /

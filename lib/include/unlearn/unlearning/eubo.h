@@ -1,5 +1,5 @@
 #pragma once
-// EUBO unlearning (DESIGN.md §4; Nguyen, Low & Jaillet 2020, eq. 6 with the adjusted likelihood).
+// EUBO unlearning (docs/concepts.md; Nguyen, Low & Jaillet 2020, eq. 6 with the adjusted likelihood).
 //
 // q_u starts at q(θ|D) and minimises, by Adam over its parameters,
 //
@@ -44,6 +44,7 @@
 #include "unlearn/unlearning/adjusted_likelihood.h"
 #include "unlearn/posterior/gaussian.h"
 #include "unlearn/unlearning/data_parallel.h"
+#include "unlearn/unlearning/vbu_options.h"
 #include "unlearn/unlearning/vbu_result.h"
 
 namespace unlearn {
@@ -58,46 +59,8 @@ torch::Tensor eubo_estimate(const torch::Tensor& adjusted_log_lik, const torch::
                             const torch::Tensor& log_q_full);
 }  // namespace functional
 
-struct EuboOptions {
-  /// λ of the adjusted likelihood, one run each, trained together (each in [0, 1]; 0 = plain
-  /// likelihood).
-  TORCH_ARG(std::vector<double>, lambdas) = std::vector<double>{0.0};
-  /// The thresholds as ln λ (each ≤ 0, −∞ for λ = 0), one run each; when not empty it replaces
-  /// `lambdas`. For high-dimensional posteriors, whose useful λ (≈ e^{−P/2}) underflow a double
-  /// (adjusted_likelihood.h). Runs report λ = e^{ln λ} (0 when that underflows) and ln λ.
-  TORCH_ARG(std::vector<double>, log_lambdas) = std::vector<double>{};
-  /// S, Monte Carlo samples per step (shared by all runs: common random numbers).
-  TORCH_ARG(int64_t, num_samples) = 1000;
-  /// Adam steps (the paper: 30 000).
-  TORCH_ARG(int64_t, max_steps) = 30000;
-  /// Adam learning rate.
-  TORCH_ARG(double, lr) = 1e-3;
-  /// Adam β₁.
-  TORCH_ARG(double, beta1) = 0.9;
-  /// Adam β₂.
-  TORCH_ARG(double, beta2) = 0.999;
-  /// Adam ε.
-  TORCH_ARG(double, eps) = 1e-8;
-  /// Erased points per model call; the sum over D_e is exact whatever the chunking.
-  TORCH_ARG(int64_t, chunk_size) = 1024;
-  /// 0: every step uses all of D_e (exact). B > 0: a fresh random minibatch of B erased points
-  /// per step, its log-likelihood scaled by |D_e| / B (unbiased, noisier). B ≥ |D_e|: exact.
-  TORCH_ARG(int64_t, erased_batch_size) = 0;
-  /// Steps per report window: the objective, the fraction inside and the convergence test are
-  /// averaged over a window and read back to the host once per window (no sync per step).
-  TORCH_ARG(int64_t, report_every) = 1000;
-  /// > 0: stop when, for every run, the window-averaged objective changed by less than this
-  /// (absolute, nats) from the previous window. 0: always run max_steps.
-  TORCH_ARG(double, tolerance) = 0.0;
-  /// Seed of the run's generator (noise and minibatches).
-  TORCH_ARG(uint64_t, seed) = 0;
-  /// Data-parallel runs (data_parallel.h): the erased log-likelihood summed over every rank's
-  /// share of D_e; null: this process's D_e only. Needs erased_batch_size = 0.
-  TORCH_ARG(ErasedLogLikelihoodFn, erased_log_likelihood) = nullptr;
-  /// Progress (vbu_result.h): called every progress_every steps (>= 1); null: never.
-  TORCH_ARG(VbuProgressFn, on_progress) = nullptr;
-  TORCH_ARG(int64_t, progress_every) = 100;
-};
+/// EUBO's options: the settings every iterative variational unlearner shares (vbu_options.h).
+using EuboOptions = VbuOptions;
 
 /// The EUBO of R runs for given noise: the per-step computation of eubo_unlearn, exposed so that
 /// it can be evaluated with fixed noise (finite differences, common random numbers).

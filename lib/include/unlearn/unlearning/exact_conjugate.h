@@ -1,5 +1,5 @@
 #pragma once
-// Exact Bayesian unlearning for conjugate Gaussian models (DESIGN.md §4):
+// Exact Bayesian unlearning for conjugate Gaussian models (docs/concepts.md):
 //   p(θ | D_r) ∝ p(θ | D) / p(D_e | θ).
 // In natural parameters (precision Λ, shift h = Λ μ) every datum adds its own term, so erasing
 // D_e subtracts the erased points' terms: Λ_r = Λ − Σ_e J_i, h_r = h − Σ_e j_i. This is the

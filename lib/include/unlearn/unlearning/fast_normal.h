@@ -1,5 +1,5 @@
 #pragma once
-// Standard-normal draws for the unlearning hot loops (PERF-NOTES.md: torch::randn of 20k doubles
+// Standard-normal draws for the unlearning hot loops (docs/performance.md: torch::randn of 20k doubles
 // costs ~0.45–0.65 ms in this build, more than the rest of a reverse-KL step).
 //
 // xoshiro256++ (Blackman & Vigna) supplies 64 random bits per draw; a 256-layer ziggurat

@@ -1,5 +1,5 @@
 #pragma once
-// Reverse-KL unlearning (DESIGN.md §4; Nguyen, Low & Jaillet 2020, eq. 8 with the adjusted
+// Reverse-KL unlearning (docs/concepts.md; Nguyen, Low & Jaillet 2020, eq. 8 with the adjusted
 // likelihood).
 //
 // θ_s ~ q(θ|D) (fresh every step, no gradient); ℓ_s = mask_s · log p(D_e | θ_s);
@@ -36,6 +36,7 @@
 #include "unlearn/unlearning/adjusted_likelihood.h"
 #include "unlearn/posterior/gaussian.h"
 #include "unlearn/unlearning/data_parallel.h"
+#include "unlearn/unlearning/vbu_options.h"
 #include "unlearn/unlearning/vbu_result.h"
 
 namespace unlearn {
@@ -78,45 +79,8 @@ torch::Tensor weighted_log_prob_diag(const torch::Tensor& weighted_mean,
 
 }  // namespace functional
 
-struct ReverseKlOptions {
-  /// λ of the adjusted likelihood, one run each, trained together (each in [0, 1]).
-  TORCH_ARG(std::vector<double>, lambdas) = std::vector<double>{0.0};
-  /// The thresholds as ln λ (each ≤ 0, −∞ for λ = 0), one run each; when not empty it replaces
-  /// `lambdas`. For high-dimensional posteriors, whose useful λ (≈ e^{−P/2}) underflow a double
-  /// (adjusted_likelihood.h). Runs report λ = e^{ln λ} (0 when that underflows) and ln λ.
-  TORCH_ARG(std::vector<double>, log_lambdas) = std::vector<double>{};
-  /// S, samples of q(θ|D) per step (shared by all runs).
-  TORCH_ARG(int64_t, num_samples) = 1000;
-  /// Adam steps (the paper: 30 000).
-  TORCH_ARG(int64_t, max_steps) = 30000;
-  /// Adam learning rate.
-  TORCH_ARG(double, lr) = 1e-3;
-  /// Adam β₁.
-  TORCH_ARG(double, beta1) = 0.9;
-  /// Adam β₂.
-  TORCH_ARG(double, beta2) = 0.999;
-  /// Adam ε.
-  TORCH_ARG(double, eps) = 1e-8;
-  /// Erased points per model call; the sum over D_e is exact whatever the chunking.
-  TORCH_ARG(int64_t, chunk_size) = 1024;
-  /// 0: all of D_e every step (exact). B > 0: a random minibatch of B erased points per step,
-  /// scaled by |D_e| / B. B ≥ |D_e|: exact.
-  TORCH_ARG(int64_t, erased_batch_size) = 0;
-  /// Steps per report window (objective, fraction inside and ESS are averaged over a window
-  /// and read back once per window).
-  TORCH_ARG(int64_t, report_every) = 1000;
-  /// > 0: stop when, for every run, the window-averaged objective changed by less than this
-  /// (absolute, nats) from the previous window. 0: always run max_steps.
-  TORCH_ARG(double, tolerance) = 0.0;
-  /// Seed of the run's generator (samples and minibatches).
-  TORCH_ARG(uint64_t, seed) = 0;
-  /// Data-parallel runs (data_parallel.h): the erased log-likelihood summed over every rank's
-  /// share of D_e; null: this process's D_e only. Needs erased_batch_size = 0.
-  TORCH_ARG(ErasedLogLikelihoodFn, erased_log_likelihood) = nullptr;
-  /// Progress (vbu_result.h): called every progress_every steps (>= 1); null: never.
-  TORCH_ARG(VbuProgressFn, on_progress) = nullptr;
-  TORCH_ARG(int64_t, progress_every) = 100;
-};
+/// Reverse KL's options: the settings every iterative variational unlearner shares (vbu_options.h).
+using ReverseKlOptions = VbuOptions;
 
 struct ReverseKlClosedFormOptions {
   /// λ of the adjusted likelihood, one run each (each in [0, 1]).

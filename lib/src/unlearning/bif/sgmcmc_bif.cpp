@@ -23,7 +23,6 @@ using inference::detail::local_share;
 using Clock = std::chrono::steady_clock;
 
 void check_options(const SgmcmcBifOptions& o) {
-  TORCH_CHECK(o.batch_size() >= 1, "SGMCMC-BIF: batch_size = ", o.batch_size(), " must be >= 1");
   TORCH_CHECK(o.sample_steps() >= 1, "SGMCMC-BIF: sample_steps = ", o.sample_steps(), " must be >= 1");
   TORCH_CHECK(o.hessian_states() >= 0, "SGMCMC-BIF: hessian_states = ", o.hessian_states(),
               " must be >= 0 (0 = all sample_steps states)");
@@ -156,31 +155,7 @@ Curvature curvature_from_string(const std::string& name) {
   TORCH_CHECK(false, "unknown curvature '", name, "': allowed are hessian, gauss_newton");
 }
 
-SgmcmcChainState chain_state_of(inference::SGMCMCTrainer& chain) {
-  SgmcmcChainState s;
-  s.theta = chain.theta().detach().clone();
-  s.temperature = chain.options().temperature();
-  auto& opt = chain.optimizer();
-  if (auto* sgld = dynamic_cast<inference::SGLD*>(&opt)) {
-    const auto& o = static_cast<const inference::SGLDOptions&>(sgld->param_groups().at(0).options());
-    const int64_t t = sgld->step_count(chain.theta());
-    s.step_size = o.step_size(std::max<int64_t>(t - 1, 0));
-    s.temperature = o.temperature();
-    s.sghmc = false;
-  } else {
-    auto& sghmc = dynamic_cast<inference::SGHMC&>(opt);
-    const auto& o = static_cast<const inference::SGHMCOptions&>(sghmc.param_groups().at(0).options());
-    const int64_t t = sghmc.step_count(chain.theta());
-    s.step_size = o.step_size(std::max<int64_t>(t - 1, 0));
-    s.friction = o.friction();
-    s.temperature = o.temperature();
-    s.velocity = sghmc.velocity(chain.theta()).detach().clone();
-    s.sghmc = true;
-  }
-  return s;
-}
-
-BifStep sgmcmc_bif_step(Model& model, SgmcmcChainState& state, torch::Tensor& samples,
+BifStep sgmcmc_bif_step(Model& model, inference::ChainState& state, torch::Tensor& samples,
                         const data::Dataset& current, const data::Batch& removed,
                         const SgmcmcBifOptions& options, torch::Generator& gen) {
   check_options(options);
@@ -196,7 +171,11 @@ BifStep sgmcmc_bif_step(Model& model, SgmcmcChainState& state, torch::Tensor& sa
   const int64_t J = options.hessian_states() > 0 ? std::min(options.hessian_states(), steps) : steps;
   const double eta = state.step_size;
   const auto& parallel = options.parallel();
-  if (state.sghmc && !state.velocity.defined()) state.velocity = torch::zeros_like(state.theta);
+  // The samplers update in place: work on our own copies (the caller's tensors may be shared).
+  state.theta = state.theta.detach().clone();
+  state.velocity = state.sghmc() ? (state.velocity.defined() ? state.velocity.detach().clone()
+                                                             : torch::zeros_like(state.theta))
+                                 : torch::Tensor();
 
   // 1. samp_T sampler steps on the set that still contains S′, keeping the last J states.
   std::vector<torch::Tensor> states;
@@ -210,13 +189,11 @@ BifStep sgmcmc_bif_step(Model& model, SgmcmcChainState& state, torch::Tensor& sa
     auto grad = averaged(parallel, torch::autograd::grad({u}, {theta})[0].detach());
     auto noise = torch::randn(state.theta.sizes(), gen, state.theta.options().device(torch::kCPU))
                      .to(state.theta.device());
-    torch::NoGradGuard no_grad;
-    if (state.sghmc) {
-      state.velocity = state.velocity - eta * grad - state.friction * state.velocity +
-                       std::sqrt(2.0 * state.friction * eta * state.temperature) * noise;
-      state.theta = state.theta + state.velocity;
+    // The samplers' own updates (sgld.h, sghmc.h) at the frozen step size.
+    if (state.sghmc()) {
+      inference::sghmc_update_(state.theta, state.velocity, grad, eta, state.friction, state.temperature, noise);
     } else {
-      state.theta = state.theta - eta * grad + std::sqrt(2.0 * eta * state.temperature) * noise;
+      inference::sgld_update_(state.theta, grad, eta, state.temperature, noise);
     }
     if (j >= steps - J) states.push_back(state.theta.detach().clone());  // the last J states
   }
@@ -288,53 +265,6 @@ BifStep sgmcmc_bif_step(Model& model, SgmcmcChainState& state, torch::Tensor& sa
     }
   }
   return step;
-}
-
-SgmcmcBifResult sgmcmc_bif_forget(inference::SGMCMCTrainer& chain, const data::Dataset& data,
-                                  const torch::Tensor& ids, const SgmcmcBifOptions& options) {
-  check_options(options);
-  auto all = ids.to(torch::kCPU, torch::kLong).reshape({-1});
-  data.positions_of(all);  // unknown or repeated ids: error before anything changes
-  TORCH_CHECK(all.size(0) < data.size(), "SGMCMC-BIF: erasing all ", data.size(), " points leaves nothing");
-
-  SgmcmcBifOptions opts = options;
-  if (opts.minibatch_size() < 0) opts.minibatch_size(chain.options().batch_size());
-  auto state = chain_state_of(chain);
-  torch::Tensor samples;
-  if (!chain.bank().empty()) samples = chain.bank().samples().clone();
-
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(options.seed());
-  SgmcmcBifResult result;
-  data::Dataset current = data;
-  const int64_t k = all.size(0);
-  for (int64_t start = 0; start < k; start += opts.batch_size()) {
-    const auto t0 = Clock::now();
-    auto batch_ids = all.narrow(0, start, std::min(opts.batch_size(), k - start));
-    auto removed = current.subset(batch_ids);
-    auto step = sgmcmc_bif_step(chain.model(), state, samples, current, removed.batch(), opts, gen);
-    BifRecord record;
-    record.ids = batch_ids.clone();
-    record.n_before = current.size();
-    record.residual = step.solve.residual;
-    record.iterations = step.solve.iterations;
-    record.solver = to_string(opts.solver().kind());
-    current = current.erase(batch_ids);
-    record.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    result.records.push_back(std::move(record));
-  }
-
-  // Write back: θ (a leaf of the trainer, updated outside autograd), the SGHMC velocity, the bank.
-  {
-    torch::NoGradGuard no_grad;
-    chain.theta().copy_(state.theta);
-    if (state.sghmc) {
-      auto& sghmc = dynamic_cast<inference::SGHMC&>(chain.optimizer());
-      if (sghmc.step_count(chain.theta()) > 0) sghmc.velocity(chain.theta()).copy_(state.velocity);
-    }
-  }
-  if (samples.defined()) chain.bank().replace_samples(samples);
-  result.remaining = current;
-  return result;
 }
 
 }  // namespace unlearn::bif

@@ -179,39 +179,4 @@ BifStep vi_bif_step(Model& model, GaussianPosteriorImpl& posterior, const data::
   return step;
 }
 
-ViBifResult vi_bif_forget(Model& model, GaussianPosteriorImpl& posterior, const data::Dataset& data,
-                          const torch::Tensor& ids, const ViBifOptions& options,
-                          const ExpectedLogLikelihood& closed_form) {
-  TORCH_CHECK(options.batch_size() >= 1, "VI-BIF: batch_size = ", options.batch_size(),
-              " must be >= 1");
-  TORCH_CHECK(options.lissa_c() >= 0, "VI-BIF: lissa_c = ", options.lissa_c(), " must be >= 0");
-  check_energy_options(options.energy());
-  auto all = ids.to(torch::kCPU, torch::kLong).reshape({-1});
-  data.positions_of(all);  // unknown or repeated ids: error before anything changes
-  TORCH_CHECK(all.size(0) < data.size(), "VI-BIF: erasing all ", data.size(),
-              " points leaves nothing");
-
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(options.seed());
-  ViBifResult result;
-  data::Dataset current = data;
-  const int64_t k = all.size(0);
-  for (int64_t start = 0; start < k; start += options.batch_size()) {
-    const auto t0 = Clock::now();
-    auto batch_ids = all.narrow(0, start, std::min(options.batch_size(), k - start));
-    auto removed = current.subset(batch_ids);
-    auto step = vi_bif_step(model, posterior, current, removed.batch(), options, gen, closed_form);
-    BifRecord record;
-    record.ids = batch_ids.clone();
-    record.n_before = current.size();
-    record.residual = step.solve.residual;
-    record.iterations = step.solve.iterations;
-    record.solver = to_string(options.solver().kind());
-    current = current.erase(batch_ids);
-    record.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    result.records.push_back(std::move(record));
-  }
-  result.remaining = current;
-  return result;
-}
-
 }  // namespace unlearn::bif

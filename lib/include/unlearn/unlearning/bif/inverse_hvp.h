@@ -1,5 +1,5 @@
 #pragma once
-// Inverse Hessian-vector products for Bayesian inference forgetting (DESIGN.md §4 BIF).
+// Inverse Hessian-vector products for Bayesian inference forgetting (docs/concepts.md, "BIF").
 //
 // Every solver sees the Hessian only through a closure v ↦ H v (a HessianVectorProduct), so the
 // same solvers serve the VI energy (γ = variational parameters), the SG-MCMC energy (θ = chain

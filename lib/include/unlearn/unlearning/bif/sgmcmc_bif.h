@@ -1,5 +1,5 @@
 #pragma once
-// Bayesian inference forgetting for SG-MCMC chains (DESIGN.md §4 BIF, SG-MCMC; Fu, He & Tao,
+// Bayesian inference forgetting for SG-MCMC chains (docs/concepts.md, "BIF"; Fu, He & Tao,
 // ICLR 2022).
 //
 // θ = the chain state. For each removal batch S′ the chain keeps running on the set S that still
@@ -15,10 +15,11 @@
 // kept running on the shrinking set — as the papers' reference code evaluates the chain itself
 // (each still receives the corrections of the later batches).
 //
-//   SgmcmcBifOptions opts;
-//   opts.batch_size(4).solver(InverseHvpOptions().kind(SolverKind::kDense)).seed(3);
-//   auto result = sgmcmc_bif_forget(chain, train, erased_ids, opts);  // chain + bank updated
-//   // result.remaining: train without the ids; result.records: one BifRecord per batch
+//   auto opts = SgmcmcBifOptions().solver(InverseHvpOptions().kind(SolverKind::kDense));
+//   auto chain = inference::chain_state_of(trainer);
+//   auto samples = trainer.bank().samples().clone();
+//   auto step = sgmcmc_bif_step(*model, chain, samples, train, train.subset(ids).batch(), opts, gen);
+//   // sequential batches: the request loop (request.h) with the "bif" method (methods.h)
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -58,8 +59,6 @@ using LikelihoodHessians =
 
 struct SgmcmcBifOptions {
   TORCH_ARG(InverseHvpOptions, solver) = {};
-  /// Removal batch size |S′| (>= 1): the erased ids are forgotten in sequential batches.
-  TORCH_ARG(int64_t, batch_size) = 4;
   /// samp_T (>= 1): sampler steps per removal batch over which ∇h and H are averaged.
   TORCH_ARG(int64_t, sample_steps) = 5;
   /// K: ∇h and H average over the last K of the samp_T states only (0 = all of them). Each HVP
@@ -79,8 +78,6 @@ struct SgmcmcBifOptions {
   TORCH_ARG(double, lissa_c) = 0.0;
   /// What H is (see Curvature); kGaussNewton needs a classifier and no likelihood_hessians.
   TORCH_ARG(Curvature, curvature) = Curvature::kHessian;
-  /// Seeds the forgetting steps' minibatches and noise, and the LiSSA minibatches.
-  TORCH_ARG(uint64_t, seed) = 0;
   /// Closed-form likelihood Hessians (see LikelihoodHessians); empty = autograd (double backward).
   TORCH_ARG(LikelihoodHessians, likelihood_hessians) = nullptr;
   /// Data parallel (distributed::shard_for_training): `current` and the removal batches are the
@@ -93,35 +90,11 @@ struct SgmcmcBifOptions {
   TORCH_ARG(bool, refresh_samples) = false;
 };
 
-/// The chain a forgetting step acts on: state, SGHMC velocity, and the frozen sampler settings.
-struct SgmcmcChainState {
-  torch::Tensor theta;     ///< [P], detached
-  torch::Tensor velocity;  ///< [P] for SGHMC, undefined for SGLD
-  double step_size = 0.0;  ///< η, frozen during forgetting
-  double friction = 1.0;   ///< SGHMC's α (unused by SGLD)
-  double temperature = 1.0;
-  bool sghmc = false;
-};
-
-/// The state of a trained chain: θ, its velocity (SGHMC) and η = the last step size it used.
-SgmcmcChainState chain_state_of(inference::SGMCMCTrainer& chain);
-
 /// One forgetting step on `state` (θ and velocity advanced by samp_T steps, then corrected) and on
 /// `samples` [m, P] (corrected in place; may be undefined). `current` still contains `removed`.
 /// Draws minibatches and noise from gen.
-BifStep sgmcmc_bif_step(Model& model, SgmcmcChainState& state, torch::Tensor& samples,
+BifStep sgmcmc_bif_step(Model& model, inference::ChainState& state, torch::Tensor& samples,
                         const data::Dataset& current, const data::Batch& removed,
                         const SgmcmcBifOptions& options, torch::Generator& gen);
-
-struct SgmcmcBifResult {
-  data::Dataset remaining;         ///< data without the erased ids
-  std::vector<BifRecord> records;  ///< one per batch, in order
-};
-
-/// Forgets `ids` from `data` (the chain's training set) in sequential batches, updating the
-/// trainer's θ (and SGHMC velocity) and every sample in its bank in place. Unknown or repeated ids
-/// are an error raised before anything changes.
-SgmcmcBifResult sgmcmc_bif_forget(inference::SGMCMCTrainer& chain, const data::Dataset& data,
-                                  const torch::Tensor& ids, const SgmcmcBifOptions& options);
 
 }  // namespace unlearn::bif

@@ -1,5 +1,5 @@
 #pragma once
-// Bayesian inference forgetting for Gaussian variational posteriors (DESIGN.md §4 BIF, VI).
+// Bayesian inference forgetting for Gaussian variational posteriors (docs/concepts.md, "BIF").
 //
 // γ = the posterior module's parameters as one flat vector: (loc, ρ) for a mean-field Gaussian,
 // (loc, the lower triangle of raw_tril) for a full-rank one (its upper entries are unused).
@@ -12,10 +12,10 @@
 //   γ ← γ + H⁻¹ Σ_{z∈S′} ∇h(γ, z),   H = ∇²F(γ, S) on the set S that still contains S′,
 // plus sign, h summed over S′, no 1/n; S′ is dropped (n updated) after the step.
 //
-//   ViBifOptions opts;
-//   opts.batch_size(4).solver(InverseHvpOptions().kind(SolverKind::kConjugateGradient));
-//   auto result = vi_bif_forget(*model, *q, train, erased_ids, opts);   // q updated in place
-//   // result.remaining: train without the ids; result.records: one per batch of 4
+//   auto opts = ViBifOptions().solver(InverseHvpOptions().kind(SolverKind::kConjugateGradient));
+//   auto step = vi_bif_step(*model, *q, train, train.subset(ids).batch(), opts, gen);  // q updated
+//   // step.solve: the inverse-HVP solve; sequential batches: the request loop (request.h) with
+//   // the "bif" method (methods.h)
 #include <functional>
 #include <string>
 #include <vector>
@@ -100,13 +100,9 @@ FlatParameters variational_parameters(GaussianPosteriorImpl& posterior);
 struct ViBifOptions {
   TORCH_ARG(ViEnergyOptions, energy) = {};
   TORCH_ARG(InverseHvpOptions, solver) = {};
-  /// Removal batch size |S′| (>= 1): the erased ids are forgotten in sequential batches.
-  TORCH_ARG(int64_t, batch_size) = 4;
-  /// > 0: LiSSA's scale is set to s = lissa_c / n for every batch (n = the current set's size,
+  /// > 0: LiSSA's scale is set to s = lissa_c / n for every step (n = the current set's size,
   /// the papers' convention); 0 keeps solver.lissa.scale as given.
   TORCH_ARG(double, lissa_c) = 0.0;
-  /// Seeds the common random numbers and the LiSSA minibatches.
-  TORCH_ARG(uint64_t, seed) = 0;
 };
 
 /// What one forgetting step did.
@@ -121,27 +117,5 @@ struct BifStep {
 BifStep vi_bif_step(Model& model, GaussianPosteriorImpl& posterior, const data::Dataset& current,
                     const data::Batch& removed, const ViBifOptions& options, torch::Generator& gen,
                     const ExpectedLogLikelihood& closed_form = nullptr);
-
-/// One record per removal batch.
-struct BifRecord {
-  torch::Tensor ids;       ///< the batch's ids, [|S′|] int64
-  int64_t n_before = 0;    ///< size of the set the step's Hessian was taken on
-  double seconds = 0.0;    ///< wall-clock time of the whole step (gradient, solve, update)
-  double residual = 0.0;   ///< the solver's relative residual
-  int64_t iterations = 0;  ///< the solver's iterations
-  std::string solver;      ///< "lissa", "cg" or "dense"
-};
-
-struct ViBifResult {
-  data::Dataset remaining;          ///< data without the erased ids
-  std::vector<BifRecord> records;   ///< one per batch, in order
-};
-
-/// Forgets `ids` from `data` in sequential batches of options.batch_size (in the order given),
-/// updating `posterior` in place; n shrinks after each batch. Unknown or repeated ids are an
-/// error raised before anything changes.
-ViBifResult vi_bif_forget(Model& model, GaussianPosteriorImpl& posterior, const data::Dataset& data,
-                          const torch::Tensor& ids, const ViBifOptions& options,
-                          const ExpectedLogLikelihood& closed_form = nullptr);
 
 }  // namespace unlearn::bif
