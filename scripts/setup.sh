@@ -14,7 +14,7 @@ packages=(
   # Debian's libtorch calls the system libblas.so.3; the default alternative is the slow
   # reference BLAS. OpenBLAS built for OpenMP matches libtorch's own threading.
   libopenblas0-openmp
-  # jemalloc: glibc's malloc mmaps every large tensor temporary (docs/performance.md).
+  # jemalloc: glibc's malloc mmaps every large tensor temporary (see PERF-NOTES / README).
   libjemalloc-dev
   # c10d's ProcessGroupGloo headers (data-parallel runs, lib/src/distributed); libtorch itself
   # already links libgloo.
