@@ -280,20 +280,18 @@ def check_binary(binary, root, tables):
                 continue
             allowed, _ = sentinel_error(output, section)
             if rc != 2 or allowed is None:
-                refused = []
+                rc0, out0 = b.read(base, build([]))
+                allowed, _ = sentinel_error(out0, section)
+                if allowed is None:
+                    last = out0.strip().splitlines()[-1] if out0.strip() else ""
+                    problems.append(f"{context} {section}: the base config itself fails (exit {rc0}): {last}")
+                    continue
                 for k in literal:
                     rc1, out1 = b.read(base, build([k]))
                     if sentinel_error(out1, section)[0] is None:
-                        refused.append(f"{k} = {json.dumps(keys[k][1])}: {out1.strip().splitlines()[-1] if out1.strip() else rc1}")
-                if not refused:
-                    problems.append(f"{context} {section}: the base config fails (exit {rc}): "
-                                    f"{output.strip().splitlines()[-1] if output.strip() else ''}")
-                for r in refused:
-                    problems.append(f"{context} {section}: documented default refused: {r}")
-                rc, output = b.read(base, build([]))
-                allowed, _ = sentinel_error(output, section)
-                if allowed is None:
-                    continue
+                        last = out1.strip().splitlines()[-1] if out1.strip() else f"exit {rc1}"
+                        problems.append(f"{context} {section}: documented default refused: "
+                                        f"{k} = {json.dumps(keys[k][1])}: {last}")
             allowed.discard(SENTINEL)
             for k in sorted(set(keys) - allowed):
                 problems.append(f"{context} {section}: documented key {k!r} is not accepted (allowed: {sorted(allowed)})")
