@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what unlearn needs from Debian 12's packages (idempotent), points the system BLAS
-# at OpenBLAS, then configures and builds a Release tree in build/.
+# at OpenBLAS, then configures a Release tree in build/ and builds the `unlearn` command only
+# (scripts/test.sh builds everything else).
 #   scripts/setup.sh            install + build
 #   BUILD_DIR=out scripts/setup.sh
 set -euo pipefail
@@ -20,6 +21,8 @@ packages=(
   libgloo-dev
   # Plots (scripts/plot.py) and the Fashion-MNIST data set of the BNN experiments.
   python3-matplotlib dataset-fashion-mnist
+  # The API reference (`cmake --build build --target docs`, cmake/Docs.cmake).
+  doxygen
 )
 
 sudo_cmd=()
@@ -48,5 +51,6 @@ done
 
 jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
-cmake --build "$BUILD_DIR" -j"$jobs"
+# Only the command, so that `build/unlearn demo` starts as soon as it is linked.
+cmake --build "$BUILD_DIR" -j"$jobs" --target unlearn
 echo "setup: built $BUILD_DIR/unlearn"

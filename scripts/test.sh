@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: build if needed, then run every test with its output on failure.
+# The test command: build every target (scripts/setup.sh builds only `unlearn`), then run every
+# test with its output on failure.
 #   scripts/test.sh               all tests
 #   scripts/test.sh -L posterior  one area (ctest arguments pass through)
 set -euo pipefail
@@ -9,5 +10,5 @@ jobs=$(nproc 2>/dev/null || echo 2)
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
   cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
 fi
-cmake --build "$BUILD_DIR" -j"$jobs"
+cmake --build "$BUILD_DIR" -j"$jobs"   # every target, tests included
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$jobs" --timeout 600 "$@"
