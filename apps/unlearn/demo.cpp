@@ -13,7 +13,7 @@
 #include <torch/torch.h>
 
 #include "commands.h"
-#include "experiments/experiments.h"
+#include "study_command.h"
 #include "unlearn/io/json_config.h"
 #include "linear_regression/linear_regression.h"
 #include "unlearn/data/dataset.h"
@@ -164,7 +164,7 @@ void run_moons_demo(const DemoOptions& o) {
              "(config {}, results in {}; the paper-scale study is configs/moons_vbu.json)\n\n",
              config.string(), o.out);
   auto t0 = std::chrono::steady_clock::now();
-  run_vbu_experiment(io::parse_json_file(config), ExperimentContext{o.out, config.parent_path(), false});
+  run_study_command(io::parse_json_file(config), StudyRun{o.out, config.parent_path(), config.string()});
   fmt::print("demo study took {:.1f} s\n", seconds_since(t0));
   summarise_moons(o.out);
 }
