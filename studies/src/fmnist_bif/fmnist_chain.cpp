@@ -1,6 +1,7 @@
 // The SG-MCMC chains of the Fashion-MNIST study (fmnist_study.h): SGLD or SGHMC on D (origin) and
 // on D_r (target, the next seed), the origin forgotten by BIF in requests; a chain's predictive
 // is the average over the last eval_samples samples of its bank.
+#include <algorithm>
 #include <chrono>
 
 #include "fmnist_bif/fmnist_study.h"
@@ -20,7 +21,7 @@ void FmnistStudy::run_chain(const std::string& method) {
     return s.narrow(0, std::max<int64_t>(0, s.size(0) - c_.eval_samples), std::min(c_.eval_samples, s.size(0)));
   };
   // The network has no closed-form Hessians: double backward, or the Gauss-Newton curvature.
-  auto bif = bif_unlearner(BifOptions()
+  auto forgetter = bif_unlearner(BifOptions()
                                .sgmcmc(bif::SgmcmcBifOptions()
                                            .solver(solver_options(method))
                                            .sample_steps(c_.sample_steps.at(method))
@@ -40,7 +41,7 @@ void FmnistStudy::run_chain(const std::string& method) {
                                         train_start(r.sharded, seed + 1, method + " target"));
     const double retrain_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     // Every removal starts from the trained chain (forget_request leaves `origin` as it is).
-    const auto processed = forget_in_requests(method, *bif, origin, r, static_cast<uint64_t>(c_.seed) + 41);
+    const auto processed = forget_in_requests(method, *forgetter, origin, r, static_cast<uint64_t>(c_.seed) + 41);
     record_timing(method, train_s, r, retrain_s, processed.seconds);
     if (!root_) continue;
     add_rows(method, r,

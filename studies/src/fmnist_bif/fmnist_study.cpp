@@ -7,6 +7,8 @@
 // row per method and stage) and DIR/results.json.
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "fmnist_bif/fmnist_study.h"
 #include "unlearn/studies/results_table.h"
 

@@ -20,6 +20,7 @@
 #include "fmnist_bif/fmnist_eval.h"
 #include "unlearn/distributed/data_parallel.h"
 #include "unlearn/studies/studies.h"
+#include "unlearn/unlearning/methods.h"
 #include "unlearn/unlearning/request.h"
 #include "unlearn/unlearning/training.h"
 

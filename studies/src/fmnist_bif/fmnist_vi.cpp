@@ -4,6 +4,9 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <chrono>
+
 #include "fmnist_bif/fmnist_study.h"
 #include "unlearn/unlearning/adjusted_likelihood.h"
 #include "unlearn/unlearning/methods.h"
@@ -59,7 +62,7 @@ void FmnistStudy::run_vi() {
   const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   // Few MC samples (5 < P): plain noise, not moment matched; the energy's data-parallel hooks
   // come from the context.
-  auto bif = bif_unlearner(BifOptions()
+  auto forgetter = bif_unlearner(BifOptions()
                                .vi(bif::ViBifOptions()
                                        .energy(bif::ViEnergyOptions()
                                                    .mc_samples(c_.vi_energy_samples)
@@ -73,7 +76,7 @@ void FmnistStudy::run_vi() {
     t0 = std::chrono::steady_clock::now();
     const auto target = fit_vi(r.sharded, static_cast<uint64_t>(c_.seed) + 12, "vi target");
     const double retrain_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const auto processed = forget_in_requests("vi", *bif, origin, r, static_cast<uint64_t>(c_.seed) + 13);
+    const auto processed = forget_in_requests("vi", *forgetter, origin, r, static_cast<uint64_t>(c_.seed) + 13);
     record_timing("vi", train_s, r, retrain_s, processed.seconds);
     Predictive target_p;
     if (root_) {  // rank 0 evaluates

@@ -13,6 +13,7 @@
 #include <limits>
 
 #include "gmm_bif/gmm_bif_setup.h"
+#include "unlearn/io/atomic_file.h"
 #include "unlearn/metrics/predictive.h"
 #include "unlearn/studies/results_table.h"
 #include "unlearn/studies/studies.h"
