@@ -10,9 +10,9 @@
 #include <torch/torch.h>
 
 #include "commands.h"
-#include "unlearn/inference/bench.h"
+#include "unlearn/bench/inference_bench.h"
 #include "unlearn/posterior/gaussian.h"
-#include "unlearn/unlearning/bench.h"
+#include "unlearn/bench/unlearning_bench.h"
 
 namespace unlearn::app {
 namespace {

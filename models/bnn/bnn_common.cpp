@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "unlearn/random/normal.h"
+
 namespace unlearn::models::bnn {
 namespace {
 constexpr double kHalfLog2Pi = 0.91893853320467274178032973640562;
@@ -101,7 +103,7 @@ torch::Tensor sample_preactivation(const torch::Tensor& mean, const torch::Tenso
                                    bool has_sample_dim, torch::Generator& gen) {
   std::vector<int64_t> shape(mean.sizes().begin(), mean.sizes().end());
   if (!has_sample_dim) shape.insert(shape.begin(), samples);
-  auto eps = torch::randn(shape, gen, mean.options().device(gen.device()).requires_grad(false)).to(mean.device());
+  auto eps = standard_normal(shape, mean.options(), gen);
   // variance > 0 always (every weight and bias has a positive variance and the inputs are not all
   // zero only when it matters); the clamp keeps √'s gradient finite on an all-zero input patch.
   auto sd = variance.clamp_min(1e-30).sqrt();

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "unlearn/random/normal.h"
+
 namespace unlearn::models::bnn {
 
 BayesianLeNetImpl::BayesianLeNetImpl(const BayesianLeNetOptions& options)
@@ -72,7 +74,7 @@ torch::Tensor BayesianLeNetImpl::local_logits(const torch::Tensor& loc, const to
     auto m = layout_.view(mu, i), v = layout_.view(var, i);  // [1, ...shape]
     std::vector<int64_t> shape(m.sizes().begin(), m.sizes().end());
     shape[0] = S;
-    auto eps = torch::randn(shape, gen, m.options().device(gen.device()).requires_grad(false)).to(m.device());
+    auto eps = standard_normal(shape, m.options(), gen);
     return m + v.sqrt() * eps;  // [S, ...shape]
   };
   auto w1 = draw(conv1_), b1 = draw(conv1_ + 1), w2 = draw(conv2_), b2 = draw(conv2_ + 1);

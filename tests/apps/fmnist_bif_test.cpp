@@ -271,9 +271,12 @@ TEST_F(FmnistExperiment, SweepsRemovalSizes) {
 
 // Data parallel: `launch -n 2 -- experiment` trains and forgets on two shards (rank 0 writes) and
 // reproduces the one-process table. float32, so W = 2 and W = 1 differ by summation order
-// (~1e-7 relative per step); over 200 steps and the BIF requests that moved no error rate or MIA
-// fraction at all when measured (largest difference 0); we allow 0.01 = 10 of the 1000 evaluated
-// points, since another BLAS may round differently.
+// (~1e-7 relative per step), and 200 Adam steps can carry that far enough to flip a point near a
+// decision boundary. Measured with the library's one random source (unlearn/random/normal.h):
+// every origin, processed and SG-MCMC row identical; the VI retrain (D_r, shards of unequal size)
+// 1 of the 128 S_f points and 2 MIA decisions apart (0.0156). Before that change's streams the
+// largest difference was 0. We allow 0.02: at most 2 of the 128 S_f points (20 of the 1000 S_r or
+// test points), so a broken shard, which moves tens of points, still fails.
 TEST_F(FmnistExperiment, OnTwoRanksMatchesOneProcess) {
   const auto& base = base_;
   const std::string config = tiny_config();
@@ -290,7 +293,7 @@ TEST_F(FmnistExperiment, OnTwoRanksMatchesOneProcess) {
     for (size_t j = 2; j <= 5; ++j) largest = std::max(largest, std::abs(std::stod(one[i][j]) - std::stod(two[i][j])));
   }
   std::cout << "largest |W=2 - W=1| over error rates and MIA: " << largest << "\n";
-  EXPECT_LE(largest, 0.01);
+  EXPECT_LE(largest, 0.02);
   // The small studies stay single-process: a clear error, exit 2, on every rank.
   auto [rc3, text3] = cli_test::run("launch -n 2 -- experiment " + std::string(UNLEARN_SOURCE_DIR) +
                                     "/configs/gmm_bif_tiny.json --out " + (base / "gmm").string());

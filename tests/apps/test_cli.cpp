@@ -63,8 +63,12 @@ TEST_F(Cli, VariationalForgetMethodsWriteGenerations) {
   auto cfg = write_config("exact.json", exact_config());
   auto run_dir = dir_ / "run";
   ASSERT_EQ(run("train " + cfg.string() + " --out " + run_dir.string()).rc, 0);
-  for (const auto& args : {"--ids 1,2,3 --method eubo --steps 3000 --num-samples 200 --lr 0.01",
-                           "--ids 4,5,6 --method rkl --steps 2000 --num-samples 500 --lr 0.01",
+  // S = 1000 and lr 0.005: the final Adam iterate's Monte Carlo jitter is small against the
+  // bound below. Measured over forget seeds 0–5 (this test uses 0): EUBO KL 0.0008–0.0028, then
+  // reverse KL 0.0001–0.0005 and the closed form 0.0002–0.0007; with S = 200 / 500 and lr 0.01
+  // EUBO ranged 0.0025–0.051 over the same seeds.
+  for (const auto& args : {"--ids 1,2,3 --method eubo --steps 3000 --num-samples 1000 --lr 0.005",
+                           "--ids 4,5,6 --method rkl --steps 3000 --num-samples 1000 --lr 0.005",
                            "--ids 7,8,9 --method rkl_closed --num-samples 50000",
                            "--ids 10 --method rkl_closed --lambda 1 --num-samples 1000",
                            "--ids 11 --method rkl_closed --log-lambda -0.5 --num-samples 1000"}) {

@@ -282,7 +282,7 @@ TEST_F(Gpu, ExactConjugateUnlearningEqualsCpu) {
 }
 
 TEST_F(Gpu, VariationalUnlearningMatchesCpu) {
-  // EUBO and reverse KL draw their noise on the CPU (FastNormalGenerator) and copy it over, so
+  // EUBO and reverse KL draw their noise from a CPU generator and copy it over, so
   // both devices see the same samples; a few Adam steps must agree.
   auto c = conjugate(3, 30, 3, 124, std::nullopt);
   auto g = conjugate(3, 30, 3, 124, cuda);

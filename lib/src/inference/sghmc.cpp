@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "unlearn/inference/noise.h"
+#include "unlearn/random/normal.h"
 #include "optimizer_key.h"
 #include "unlearn/inference/schedule.h"
 

@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "unlearn/inference/noise.h"
+#include "unlearn/random/normal.h"
 #include "unlearn/inference/optimizer_state.h"
 #include "unlearn/io/generator_state.h"
 

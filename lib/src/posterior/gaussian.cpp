@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "unlearn/posterior/functional.h"
+#include "unlearn/random/normal.h"
 
 namespace unlearn {
 namespace F = functional;
@@ -28,13 +29,10 @@ torch::Tensor GaussianPosteriorImpl::sample_noise(int64_t num_samples,
   std::vector<int64_t> shape{num_samples, dim()};
   if (runs() > 0) shape.insert(shape.begin(), runs());
   auto opts = loc_.options().requires_grad(false);
-  if (!gen) return torch::randn(shape, opts);
-  // A generator on another device than the posterior (a CPU one for a CUDA posterior): draw
-  // there and move, as standard_normal does; the same numbers on every device.
-  if (gen->device().type() != opts.device().type()) {
-    return torch::randn(shape, *gen, opts.device(gen->device())).to(opts.device());
-  }
-  return torch::randn(shape, *gen, opts);
+  // Without a generator: LibTorch's default one of the posterior's device (callers that need
+  // reproducible draws pass theirs). A generator on another device draws there and moves.
+  torch::Generator g = gen ? *gen : at::globalContext().defaultGenerator(opts.device());
+  return standard_normal(shape, opts, g);
 }
 
 torch::Tensor GaussianPosteriorImpl::log_prob_at_mode() const {

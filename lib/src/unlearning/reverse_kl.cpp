@@ -3,7 +3,9 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <vector>
 
+#include "unlearn/random/normal.h"
 #include "unlearn/unlearning/adjusted_likelihood.h"
 #include "vbu_internal.h"
 
@@ -256,7 +258,7 @@ VbuResult reverse_kl_closed_form(Model& model, const GaussianPosteriorImpl& q_fu
   const auto opts = q_full.loc().options().requires_grad(false);
   const auto log_lambda = F::log_lambda_tensor(LogLambdas{logs}, opts);
   const int64_t runs = log_lambda.size(0), dim = full.dim;
-  FastNormalGenerator gen(options.seed());
+  auto gen = make_generator(options.seed());
 
   // Running sums over blocks, about loc(q(θ|D)) and scaled by exp(−lse): lse = log Σ_s w_s of the
   // unnormalised weights, lse2 = log Σ_s w_s², mean = Σ w̄ (θ − loc), second = Σ w̄ (θ − loc)(…)ᵀ.
@@ -265,9 +267,29 @@ VbuResult reverse_kl_closed_form(Model& model, const GaussianPosteriorImpl& q_fu
   auto mean = torch::zeros({runs, dim}, opts);
   auto second = full.diagonal ? torch::zeros({runs, dim}, opts) : torch::zeros({runs, dim, dim}, opts);
   auto inside_count = torch::zeros({runs}, opts);
+  // The samples are drawn in units of a fixed number of rows, whatever sample_chunk is, so that
+  // the result does not depend on the block size (tested): each standard_normal call keys a
+  // fresh stream, so drawing per block would tie the numbers to the blocking.
+  constexpr int64_t kDrawUnit = 1024;
+  torch::Tensor pending;
+  int64_t used = 0;
+  auto take_rows = [&](int64_t count) {
+    std::vector<torch::Tensor> parts;
+    while (count > 0) {
+      if (!pending.defined() || used == pending.size(0)) {
+        pending = standard_normal({kDrawUnit, dim}, opts, gen);
+        used = 0;
+      }
+      const int64_t k = std::min(count, pending.size(0) - used);
+      parts.push_back(pending.narrow(0, used, k));
+      used += k;
+      count -= k;
+    }
+    return parts.size() == 1 ? parts.front() : torch::cat(parts);
+  };
   for (int64_t done = 0; done < options.num_samples();) {
     const int64_t n = std::min(options.sample_chunk(), options.num_samples() - done);
-    auto noise = gen.randn({n, dim}, opts);
+    auto noise = take_rows(n);
     auto offset = full.offset(noise);
     auto theta = offset + full.loc;
     auto log_lik = options.erased_log_likelihood() ? options.erased_log_likelihood()(model, theta, chunks)

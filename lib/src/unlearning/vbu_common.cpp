@@ -112,13 +112,13 @@ ErasedSource::ErasedSource(const data::Batch& erased, int64_t chunk_size, int64_
   }
 }
 
-std::pair<const std::vector<data::Batch>*, double> ErasedSource::next(FastNormalGenerator& gen) {
+std::pair<const std::vector<data::Batch>*, double> ErasedSource::next(torch::Generator& gen) {
   if (minibatch_ == 0) return {&chunks_, 1.0};
   const int64_t n = erased_.x.size(0);
   // Partial Fisher–Yates: the first B entries become a uniform random subset (from whatever
   // order the previous step left).
   for (int64_t k = 0; k < minibatch_; ++k) {
-    const auto j = k + static_cast<int64_t>(gen.below(static_cast<uint64_t>(n - k)));
+    const auto j = k + uniform_index(gen, n - k);
     std::swap(permutation_[k], permutation_[j]);
   }
   auto idx = torch::tensor(std::vector<int64_t>(permutation_.begin(), permutation_.begin() + minibatch_),
@@ -169,17 +169,11 @@ void check_inputs(const char* who, Model& model, const GaussianPosteriorImpl& q_
               ": the erased batch is empty");
 }
 
-NoiseSource::NoiseSource(int64_t num_samples, int64_t dim, const torch::TensorOptions& options) {
-  auto opts = options.requires_grad(false);
-  on_cpu_ = opts.device().is_cpu();
-  cpu_ = torch::empty({num_samples, dim}, opts.device(torch::kCPU));
-  if (!on_cpu_) out_ = torch::empty({num_samples, dim}, opts);
-}
+NoiseSource::NoiseSource(int64_t num_samples, int64_t dim, const torch::TensorOptions& options)
+    : shape_{num_samples, dim}, options_(options.requires_grad(false)) {}
 
-const torch::Tensor& NoiseSource::next(FastNormalGenerator& gen) {
-  gen.fill_normal(cpu_);
-  if (on_cpu_) return cpu_;
-  out_.copy_(cpu_);
+const torch::Tensor& NoiseSource::next(torch::Generator& gen) {
+  out_ = standard_normal(shape_, options_, gen, scratch_);
   return out_;
 }
 
@@ -206,7 +200,7 @@ VbuResult run_adam(const std::shared_ptr<GaussianPosteriorImpl>& q, const VbuOpt
   torch::optim::Adam adam(params, torch::optim::AdamOptions(options.lr())
                                       .betas(std::make_tuple(options.beta1(), options.beta2()))
                                       .eps(options.eps()));
-  FastNormalGenerator gen(options.seed());
+  auto gen = make_generator(options.seed());
   ErasedSource source(erased, options.chunk_size(), options.erased_batch_size());
   NoiseSource noise(options.num_samples(), q->dim(), q->loc().options());
 

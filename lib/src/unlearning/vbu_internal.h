@@ -11,7 +11,7 @@
 #include "unlearn/model.h"
 #include "unlearn/posterior/gaussian.h"
 #include "unlearn/unlearning/adjusted_likelihood.h"
-#include "unlearn/unlearning/fast_normal.h"
+#include "unlearn/random/normal.h"
 #include "unlearn/unlearning/vbu_options.h"
 #include "unlearn/unlearning/vbu_result.h"
 
@@ -68,7 +68,7 @@ class ErasedSource {
  public:
   ErasedSource(const data::Batch& erased, int64_t chunk_size, int64_t minibatch);
   /// The chunks of this step and the factor on their log-likelihood.
-  std::pair<const std::vector<data::Batch>*, double> next(FastNormalGenerator& gen);
+  std::pair<const std::vector<data::Batch>*, double> next(torch::Generator& gen);
   const std::vector<data::Batch>& all_chunks() const { return chunks_; }
 
  private:
@@ -99,11 +99,12 @@ VbuResult run_adam(const std::shared_ptr<GaussianPosteriorImpl>& q, const VbuOpt
 class NoiseSource {
  public:
   NoiseSource(int64_t num_samples, int64_t dim, const torch::TensorOptions& options);
-  const torch::Tensor& next(FastNormalGenerator& gen);
+  const torch::Tensor& next(torch::Generator& gen);
 
  private:
-  torch::Tensor cpu_, out_;
-  bool on_cpu_;
+  std::vector<int64_t> shape_;
+  torch::TensorOptions options_;
+  torch::Tensor scratch_, out_;
 };
 
 /// Checks the common preconditions: q_full without runs, of the model's dimension and dtype,

@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "inference_test_models.h"
-#include "unlearn/inference/noise.h"
+#include "unlearn/random/normal.h"
 #include "unlearn/inference/vi.h"
 #include "unlearn/io/checkpoint.h"
 #include "unlearn/posterior/gaussian.h"

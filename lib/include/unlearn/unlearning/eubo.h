@@ -15,7 +15,7 @@
 // the runs stay independent (disjoint parameters, elementwise Adam).
 //
 // Noise (common random numbers): each step draws ONE standard-normal block ε [S, P] from a
-// FastNormalGenerator seeded with `seed` (fast_normal.h), and every run uses it
+// CPU generator seeded with `seed` (unlearn/random/normal.h), and every run uses it
 // (θ_rs = loc_r + L_r ε_s). So run r of a batched call follows exactly the path of a call with
 // lambdas({λ_r}) and the same seed (tested), and differences between λ are not blurred by
 // independent noise. Each run's marginal law is that of the plain single-run algorithm; the

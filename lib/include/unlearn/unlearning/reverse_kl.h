@@ -20,7 +20,7 @@
 // Many λ at once, as in eubo.h: R = number of λ runs in one posterior with a leading run
 // dimension. The samples of q(θ|D) do not depend on the run, so ONE sample block [S, P] and ONE
 // model call serve every run; only the masks [R, S] and weights [R, S] differ. The samples come
-// from a FastNormalGenerator seeded with `seed` (fast_normal.h). Common random numbers: run r of
+// from a CPU generator seeded with `seed` (unlearn/random/normal.h). Common random numbers: run r of
 // a batched call equals a call with lambdas({λ_r}) and the same seed (tested).
 //
 //   auto closed = unlearn::reverse_kl_closed_form(model, *q_full, erased,

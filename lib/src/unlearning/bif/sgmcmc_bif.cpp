@@ -12,6 +12,7 @@
 
 #include "unlearn/inference/sghmc.h"
 #include "unlearn/inference/sgld.h"
+#include "unlearn/random/normal.h"
 #include "unlearn/unlearning/bif/gauss_newton.h"
 
 namespace unlearn::bif {
@@ -187,8 +188,7 @@ BifStep sgmcmc_bif_step(Model& model, inference::ChainState& state, torch::Tenso
     auto theta = state.theta.detach().clone().requires_grad_(true);
     auto u = energy_sum(model, theta.unsqueeze(0), local, factor);
     auto grad = averaged(parallel, torch::autograd::grad({u}, {theta})[0].detach());
-    auto noise = torch::randn(state.theta.sizes(), gen, state.theta.options().device(torch::kCPU))
-                     .to(state.theta.device());
+    auto noise = standard_normal(state.theta.sizes(), state.theta.options(), gen);
     // The samplers' own updates (sgld.h, sghmc.h) at the frozen step size.
     if (state.sghmc()) {
       inference::sghmc_update_(state.theta, state.velocity, grad, eta, state.friction, state.temperature, noise);

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "unlearn/data/sampler.h"
+#include "unlearn/random/normal.h"
 
 namespace unlearn::bif {
 namespace {
@@ -56,7 +57,7 @@ void ViEnergy::draw_noise(torch::Generator& gen) {
   const int64_t p = posterior_->dim();
   auto opts = posterior_->loc().options().requires_grad(false);
   // Drawn on the generator's device (the CPU one for a CUDA posterior), then moved.
-  auto noise = torch::randn({s, p}, gen, opts.device(gen.device())).to(opts.device());
+  auto noise = standard_normal({s, p}, opts, gen);
   if (options_.moment_matched_noise()) {
     TORCH_CHECK(s > p, "VI-BIF: moment_matched_noise needs mc_samples > P, got mc_samples = ", s,
                 " and P = ", p);

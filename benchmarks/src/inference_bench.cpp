@@ -1,4 +1,4 @@
-#include "unlearn/inference/bench.h"
+#include "unlearn/bench/inference_bench.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>

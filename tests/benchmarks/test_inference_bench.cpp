@@ -4,7 +4,7 @@
 
 #include <iostream>
 
-#include "unlearn/inference/bench.h"
+#include "unlearn/bench/inference_bench.h"
 
 namespace {
 

@@ -1,7 +1,7 @@
 // The bench the app runs (`unlearn bench`): a smoke test with a handful of steps.
 #include <gtest/gtest.h>
 
-#include "unlearn/unlearning/bench.h"
+#include "unlearn/bench/unlearning_bench.h"
 
 namespace unlearn {
 namespace {

@@ -1,5 +1,6 @@
 #pragma once
-// Timing of the variational-unlearning hot loops, for `unlearn bench` (docs/performance.md).
+// Timing of the variational-unlearning hot loops, for `unlearn bench` (docs/performance.md). The
+// benchmarks tier (benchmarks/, unlearn::bench): it links the library, the library does not link it.
 //
 // Setting: P = 20, |D_e| = 20, S = 1000, full-rank Gaussian q(θ|D), float64, a Bernoulli-logit
 // model on θ·x (defined in bench.cpp, not shipped). Measures ms per Adam step of the EUBO and
@@ -14,15 +15,18 @@
 
 namespace unlearn {
 
+/// Sizes and repeats of bench_unlearning.
 struct UnlearningBenchOptions {
   /// Timed Adam steps per configuration (after `warmup` untimed ones).
   TORCH_ARG(int64_t, steps) = 300;
+  /// Untimed Adam steps before each timed configuration.
   TORCH_ARG(int64_t, warmup) = 30;
   /// Timed repetitions per configuration; the fastest is reported (other work on the machine
   /// only ever adds time).
   TORCH_ARG(int64_t, repeats) = 3;
   /// Samples of the timed closed-form pass.
   TORCH_ARG(int64_t, closed_form_samples) = 100000;
+  /// Seed of the data and of the runs.
   TORCH_ARG(uint64_t, seed) = 0;
 };
 

@@ -1,5 +1,6 @@
 #pragma once
-// Timings of the inference hot loops, for `unlearn bench` and the notes (docs/performance.md).
+// Timings of the inference hot loops, for `unlearn bench` (docs/performance.md). The benchmarks tier
+// (benchmarks/, unlearn::bench): it links the library, the library does not link it.
 //
 //   auto report = unlearn::inference::bench_inference();   // JSON, see below
 //
@@ -15,6 +16,7 @@
 
 namespace unlearn::inference {
 
+/// Sizes and repeats of bench_inference.
 struct InferenceBenchOptions {
   /// VI steps per timed repeat.
   TORCH_ARG(int64_t, vi_steps) = 200;
