@@ -12,6 +12,8 @@
 //
 // The stock binary's main() is exactly that without the registration (apps/unlearn/main.cpp).
 // The other way in, without building an executable, is a plugin (unlearn/plugin.h).
+/// The `unlearn` command as a library (target unlearn::cli): run_cli gives a user's executable
+/// every subcommand for the model kinds it registers.
 namespace unlearn::cli {
 
 /// Parses argv and runs the subcommand. Registers the shipped model kinds first (a kind the caller

@@ -41,6 +41,12 @@
 
 #include "unlearn/data/batch.h"
 
+/// The library: the model contract (Model), Gaussian posteriors, the unlearning methods and their
+/// Unlearner API, the model and method registries and plugins. Areas with their own vocabulary
+/// have sub-namespaces: data, inference, io, bif, distributed, metrics, functional.
+///
+/// Options structs use LibTorch's TORCH_ARG: an option listed here as a member `T name` (with
+/// its default) is read as `opts.name()` and set, chainably, as `opts.name(value)`.
 namespace unlearn {
 
 class GaussianPosteriorImpl;  // unlearn/posterior/gaussian.h (which includes this header)
@@ -57,6 +63,10 @@ struct GaussianPrior {
   torch::Tensor tril() const { return scale_tril.defined() ? scale_tril : torch::diag_embed(scale_diag); }
 };
 
+/// The contract every inference and unlearning method works on: a likelihood and a prior over one
+/// flat parameter vector θ of P numbers, evaluated for S samples at once and per datum (never
+/// summed over data: unlearning needs the erased points' terms alone). Optional capabilities
+/// (classifier, local reparameterisation, closed forms) are announced by the has_ / is_ queries.
 class Model : public torch::nn::Module {
  public:
   ~Model() override = default;
@@ -84,6 +94,9 @@ class Model : public torch::nn::Module {
   /// expectation equals that of log_likelihood at θ ~ q; the variance of a minibatch sum is lower
   /// and no per-sample weight tensor is built. -> [S, B], differentiable in loc and variance.
   virtual bool has_local_reparameterisation() const { return false; }
+  /// Only when has_local_reparameterisation(): `samples` draws of the per-datum log-likelihoods
+  /// under q = N(loc, diag(variance)) ([P] each), from `gen` -> [S, B]; see above. The default
+  /// throws c10::Error.
   virtual torch::Tensor local_reparameterised_log_likelihood(const torch::Tensor& loc, const torch::Tensor& variance,
                                                              const data::Batch& batch, int64_t samples,
                                                              torch::Generator& gen) {
@@ -104,6 +117,8 @@ class Model : public torch::nn::Module {
   /// collapsed ELBO term): (q, batch) -> [B], differentiable in q's parameters. BIF for VI uses it
   /// instead of Monte Carlo samples when asked (docs/concepts.md, "BIF").
   virtual bool has_expected_log_likelihood() const { return false; }
+  /// Only when has_expected_log_likelihood(): the closed-form E_q[log p(y_i | x_i, θ)] (or bound)
+  /// described above, -> [B]. The default throws c10::Error.
   virtual torch::Tensor expected_log_likelihood(const GaussianPosteriorImpl& q, const data::Batch& batch) {
     TORCH_CHECK(false, "model '", architecture(), "' has no closed-form expected log-likelihood");
   }
@@ -114,6 +129,8 @@ class Model : public torch::nn::Module {
   /// −∇²_θ log p(z_b | θ_j). SG-MCMC BIF then needs no double-backward pass per Hessian-vector
   /// product.
   virtual bool has_likelihood_hessians() const { return false; }
+  /// Only when has_likelihood_hessians(): the grouped Hessian sums described above, thetas [J, P]
+  /// -> [groups, P, P]. The default throws c10::Error.
   virtual torch::Tensor likelihood_hessians(const torch::Tensor& thetas, const data::Batch& batch, int64_t groups) {
     TORCH_CHECK(false, "model '", architecture(), "' has no closed-form likelihood Hessians");
   }

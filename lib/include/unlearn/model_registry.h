@@ -35,9 +35,12 @@ using ModelFactory =
     std::function<std::shared_ptr<Model>(const io::JsonObjectReader& section, const data::Dataset& data,
                                          const ModelContext& context)>;
 
+/// One entry of the model registry: a config `model.kind` name, its summary, the factory that
+/// builds it, and who registered it.
 struct ModelKindInfo {
   std::string kind;     ///< "logistic"; lower case, digits and '_'
   std::string summary;  ///< one line for --help and docs
+  /// Builds the model from its config section and the data set.
   ModelFactory factory;
   std::string origin = "built-in";  ///< "built-in", or the plugin that registered it
 };

@@ -22,6 +22,7 @@ struct ProgressEvent {
   std::string stage;
   /// Units done so far and in all (optimiser steps, Newton steps, batches).
   int64_t done = 0;
+  /// Units in all: the `done` of the last report (the steps the call runs to, the batches of a request).
   int64_t total = 0;
   /// The objective(s) now: one per run of a batched call, or the residual of a solve; may be empty.
   std::vector<double> values;

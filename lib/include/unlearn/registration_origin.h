@@ -10,6 +10,7 @@ namespace unlearn {
 /// instead of the origin its registration names. Used by the host around unlearn_register_plugin.
 class ScopedRegistrationOrigin {
  public:
+  /// Makes `origin` the current one; the destructor restores the previous origin (so scopes nest).
   explicit ScopedRegistrationOrigin(std::string origin);
   ~ScopedRegistrationOrigin();
   ScopedRegistrationOrigin(const ScopedRegistrationOrigin&) = delete;

@@ -16,6 +16,7 @@
 
 namespace unlearn::data {
 
+/// How read_csv splits a file: the delimiter, whether a header names the columns, comment lines.
 struct CsvOptions {
   /// Field separator.
   TORCH_ARG(char, delimiter) = ',';
@@ -25,12 +26,16 @@ struct CsvOptions {
   TORCH_ARG(char, comment) = '#';
 };
 
+/// A numeric CSV file read whole: column names and a [rows, columns] float64 matrix.
 struct CsvTable {
+  /// The file it was read from (named in error messages).
   std::string path;
+  /// Column names in file order (from the header, or "0", "1", ... without one).
   std::vector<std::string> columns;
   torch::Tensor values;       ///< [rows, columns] float64
   std::vector<int64_t> lines; ///< 1-based line number of each row, for error messages
 
+  /// Number of data rows (header and comment lines not counted).
   int64_t rows() const { return values.size(0); }
   /// Index of a column; an unknown name is an error listing the columns there are.
   int64_t index_of(const std::string& name) const;
@@ -38,6 +43,8 @@ struct CsvTable {
   torch::Tensor column(const std::string& name) const { return values.select(1, index_of(name)); }
 };
 
+/// Reads a numeric CSV file; a non-numeric field, a ragged row or a duplicate column name is an
+/// error naming the file, line and field.
 CsvTable read_csv(const std::string& path, const CsvOptions& options = {});
 
 /// x = the feature columns (in the order given) cast to x_dtype, y = the label column cast to

@@ -18,6 +18,8 @@
 
 namespace unlearn::data {
 
+/// An immutable data set of N rows (x, y) keyed by unique int64 ids; subset() and erase() take
+/// ids, never positions, and return new Datasets (sharing storage where they can).
 class Dataset {
  public:
   Dataset() = default;
@@ -27,10 +29,15 @@ class Dataset {
   /// As above with ids 0..N-1.
   Dataset(torch::Tensor x, torch::Tensor y);
 
+  /// N, the number of rows (0 for a default-constructed Dataset).
   int64_t size() const { return ids_.defined() ? ids_.size(0) : 0; }
+  /// Inputs [N, ...].
   const torch::Tensor& x() const { return x_; }
+  /// Targets [N] or [N, ...].
   const torch::Tensor& y() const { return y_; }
+  /// Row ids [N] int64, unique, in row order (not necessarily sorted).
   const torch::Tensor& ids() const { return ids_; }
+  /// The device every tensor of the data set lives on.
   torch::Device device() const { return ids_.device(); }
 
   /// The whole data set as one batch of views (no copy).
@@ -43,6 +50,7 @@ class Dataset {
   /// c10::Error naming them, and nothing is erased.
   Dataset erase(const torch::Tensor& ids) const;
 
+  /// Whether a row has this id (a binary search of the sorted ids, O(log N)).
   bool contains(int64_t id) const;
   /// Row positions of these ids ([k] int64 on the data's device), same errors as subset.
   torch::Tensor positions_of(const torch::Tensor& ids) const;

@@ -22,6 +22,7 @@ torch::Tensor read_idx(const std::string& path);
 /// Where Debian's dataset-fashion-mnist package puts the files.
 inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 
+/// How load_fashion_mnist turns the images into x: scaling, padding, flattening.
 struct FashionMnistOptions {
   /// float32 pixel/255 - 0.5, in [-0.5, 0.5]; false keeps the raw uint8 pixels.
   TORCH_ARG(bool, scale) = true;

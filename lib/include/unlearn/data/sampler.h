@@ -25,7 +25,9 @@
 
 namespace unlearn::data {
 
+/// How a MinibatchSampler cuts epochs into batches: batch size, shuffling, dropping the remainder.
 struct MinibatchSamplerOptions {
+  /// Options with this batch size, the rest at their defaults; implicit, so a plain number works.
   /* implicit */ MinibatchSamplerOptions(int64_t batch_size) : batch_size_(batch_size) {}
   /// Rows per batch (> 0). batch_size >= N means full-batch: every batch is the whole set.
   TORCH_ARG(int64_t, batch_size);
@@ -41,14 +43,19 @@ struct SamplerState {
   int64_t epoch = 0;     ///< epochs completed
   int64_t position = 0;  ///< rows of the current epoch already served (0: not started)
   int64_t num_rows = 0;  ///< size of the data set, checked on load
+  /// Batch size of the sampler, checked on load.
   int64_t batch_size = 0;
   torch::Tensor generator_state;        ///< the generator now (Generator::get_state)
   torch::Tensor epoch_generator_state;  ///< the generator before this epoch's permutation
 
+  /// Writes every field (undefined generator states as empty tensors).
   void save(torch::serialize::OutputArchive& archive) const;
+  /// Reads what save() wrote (empty generator states become undefined).
   void load(torch::serialize::InputArchive& archive);
 };
 
+/// An endless, seeded stream of minibatches over a Dataset, epoch after epoch, that can be saved
+/// (state()) and resumed (load_state()) bit for bit.
 class MinibatchSampler {
  public:
   /// Draws permutations from `generator` (shared, not copied: give the sampler its own
@@ -60,13 +67,20 @@ class MinibatchSampler {
   /// The next batch; after the last batch of an epoch the next call starts a new one.
   Batch next();
 
+  /// ⌈N / B⌉ batches, ⌊N / B⌋ with drop_last; 1 when full-batch (B >= N).
   int64_t batches_per_epoch() const;
+  /// Epochs completed.
   int64_t epoch() const { return epoch_; }
+  /// Rows of the current epoch already served (0 at the start of an epoch).
   int64_t position() const { return position_; }
+  /// The data set batches are drawn from.
   const Dataset& dataset() const { return data_; }
+  /// The options the sampler was built with.
   const MinibatchSamplerOptions& options() const { return options_; }
+  /// The generator the permutations are drawn from (shared with the caller when passed in).
   torch::Generator& generator() { return generator_; }
 
+  /// Everything needed to continue this stream later, bit for bit (see SamplerState).
   SamplerState state() const;
   /// Restores a state() of a sampler over the same data and batch size (checked), and sets
   /// the generator to the saved state.

@@ -16,7 +16,9 @@ namespace unlearn::data {
 
 /// Both sides of a split: ids [N - k] and [k], int64. Binds as `auto [remaining, erased]`.
 struct IdSplit {
+  /// Ids that stay, [N - k] int64, in the data set's row order.
   torch::Tensor remaining;
+  /// Ids to erase, [k] int64, in the data set's row order.
   torch::Tensor erased;
 };
 

@@ -22,8 +22,13 @@
 #include <string>
 #include <vector>
 
+/// Data-parallel runs over several processes: the Cluster of ranks (c10d TCPStore rendezvous,
+/// Gloo collectives), the id-based sharding rule (id mod W) and the hooks that make the trainers
+/// and the unlearning methods compute on W ranks what one process computes.
 namespace unlearn::distributed {
 
+/// Who this process is in a data-parallel run and how it finds the others: W, its rank, rank 0's
+/// HOST:PORT and the timeout of the rendezvous and of every collective.
 struct ClusterOptions {
   /// W, the number of processes (>= 1).
   TORCH_ARG(int64_t, world_size) = 1;
@@ -42,11 +47,17 @@ struct ClusterOptions {
 /// HOST:PORT -> (host, port); c10::Error naming the text when it is not of that form.
 std::pair<std::string, uint16_t> parse_rendezvous(const std::string& rendezvous);
 
+/// The ranks of one data-parallel run and their blocking collectives (sum, max, broadcast,
+/// barrier) on CPU tensors. Build one with connect() or local_cluster(); every rank must call
+/// the collectives in the same order.
 class Cluster {
  public:
   virtual ~Cluster() = default;
+  /// W, the number of processes (1 for the local cluster).
   virtual int64_t world_size() const = 0;
+  /// This process's rank in [0, W).
   virtual int64_t rank() const = 0;
+  /// Whether this is rank 0 (the one that serves the rendezvous and writes shared outputs).
   bool is_root() const { return rank() == 0; }
   /// "rank R of W" for messages.
   std::string describe() const;

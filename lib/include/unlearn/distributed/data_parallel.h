@@ -37,6 +37,8 @@ torch::Tensor owner_of(const torch::Tensor& ids, int64_t world_size);
 /// The rows of `data` whose ids rank `rank` of `world_size` holds, in their original order.
 data::Dataset shard(const data::Dataset& data, int64_t world_size, int64_t rank);
 
+/// What shard_for_training gives one rank: its own rows, the index data set every rank trains
+/// over, and the trainer hooks that connect the two.
 struct ShardedData {
   /// This rank's rows (all rows when W = 1).
   data::Dataset local;

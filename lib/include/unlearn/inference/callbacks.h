@@ -17,6 +17,9 @@
 
 namespace unlearn::inference {
 
+/// What a trainer's train() reports and when: an on_step callback every `every` steps (which can
+/// stop the run) and an on_checkpoint callback every `checkpoint_every` steps. The default calls
+/// nothing.
 struct TrainingCallbacks {
   /// Called after every `every`-th step and after the last one, with the number of steps done and
   /// the objective of that step (the value minimised, summed over runs). Return false to stop.

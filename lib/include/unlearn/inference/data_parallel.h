@@ -23,6 +23,9 @@
 
 namespace unlearn::inference {
 
+/// The two hooks by which a trainer takes part in data-parallel training: map the drawn minibatch
+/// to this rank's rows (with the factor W·N/B), and average gradients over the ranks. Empty (the
+/// default): one process, nothing changes.
 struct DataParallel {
   /// (minibatch of the index data set, its usual factor N/B) -> (this rank's rows of it, the
   /// factor of their log-likelihood sum).

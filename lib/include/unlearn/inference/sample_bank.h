@@ -22,6 +22,7 @@
 
 namespace unlearn::inference {
 
+/// Which chain states a SampleBank keeps: burn-in, thinning, and the ring's capacity.
 struct SampleBankOptions {
   /// Chain steps discarded before the first sample is kept (>= 0).
   TORCH_ARG(int64_t, burn_in) = 0;
@@ -35,10 +36,15 @@ struct SampleBankOptions {
   void validate() const;
 };
 
+/// The parameter samples θ an SG-MCMC chain keeps (a ring of the latest `capacity` kept states),
+/// with their moments and posterior predictives averaged over them; saved in and restored from
+/// checkpoints.
 class SampleBank {
  public:
+  /// An empty bank; the options are validated (c10::Error naming a bad field).
   explicit SampleBank(SampleBankOptions options = {});
 
+  /// The options the bank was built with.
   const SampleBankOptions& options() const { return options_; }
 
   /// Offers the chain state after `step` completed steps (the first step is 1). Kept iff
@@ -50,6 +56,7 @@ class SampleBank {
 
   /// Samples held now (<= capacity).
   int64_t size() const { return size_; }
+  /// Whether no sample is held (size() == 0).
   bool empty() const { return size_ == 0; }
   /// Samples ever kept (exceeds size() once the ring has wrapped).
   int64_t num_kept() const { return num_kept_; }

@@ -24,7 +24,10 @@
 
 namespace unlearn::inference {
 
+/// Hyperparameters of SGHMC, per parameter group: the learning-rate schedule
+/// η_t = lr · (offset + t)^(−decay), the friction α and the temperature T.
 struct SGHMCOptions : public torch::optim::OptimizerCloneableOptions<SGHMCOptions> {
+  /// Options with lr = a and the other fields at their defaults; implicit, so a plain number works.
   /* implicit */ SGHMCOptions(double lr) : lr_(lr) {}
   /// a: the learning rate η of the first step is a · offset^(−decay) (a itself when decay = 0).
   TORCH_ARG(double, lr);
@@ -44,14 +47,20 @@ struct SGHMCOptions : public torch::optim::OptimizerCloneableOptions<SGHMCOption
   /// TORCH_CHECKs every field, naming the value.
   void validate() const;
 
+  /// Reads lr, offset, decay, friction and temperature (the param group's options in an archive).
   void serialize(torch::serialize::InputArchive& archive) override;
+  /// Writes lr, offset, decay, friction and temperature.
   void serialize(torch::serialize::OutputArchive& archive) const override;
+  /// Every field equal.
   friend bool operator==(const SGHMCOptions& lhs, const SGHMCOptions& rhs);
   ~SGHMCOptions() override = default;
+  /// lr(), for LibTorch's generic learning-rate access (e.g. its LR schedulers).
   double get_lr() const override { return lr(); }
+  /// Sets lr(), for LibTorch's generic learning-rate access.
   void set_lr(const double lr) override { this->lr(lr); }
 };
 
+/// SGHMC's per-parameter state: the step counter t and the velocity v.
 struct SGHMCParamState : public torch::optim::OptimizerCloneableParamState<SGHMCParamState> {
   /// Steps this parameter has taken (the t of the schedule).
   TORCH_ARG(int64_t, step) = 0;
@@ -59,8 +68,11 @@ struct SGHMCParamState : public torch::optim::OptimizerCloneableParamState<SGHMC
   TORCH_ARG(torch::Tensor, velocity);
 
  public:
+  /// Reads the step counter and the velocity.
   void serialize(torch::serialize::InputArchive& archive) override;
+  /// Writes the step counter and the velocity.
   void serialize(torch::serialize::OutputArchive& archive) const override;
+  /// Equal step counters and bitwise-equal velocities (torch::equal).
   friend bool operator==(const SGHMCParamState& lhs, const SGHMCParamState& rhs);
   ~SGHMCParamState() override = default;
 };
@@ -71,10 +83,14 @@ struct SGHMCParamState : public torch::optim::OptimizerCloneableParamState<SGHMC
 void sghmc_update_(const torch::Tensor& theta, const torch::Tensor& velocity, const torch::Tensor& grad, double eta,
                    double friction, double temperature, const torch::Tensor& noise);
 
+/// Stochastic-gradient Hamiltonian Monte Carlo as a torch::optim::Optimizer: v ← v − η_t ∇U(θ) − α v +
+/// N(0, 2 α η_t T), θ ← θ + v, with p.grad() taken to be ∇U of the N-scaled negative log posterior
+/// (see the file comment). The noise comes from the generator given to the constructor.
 class SGHMC : public torch::optim::Optimizer {
  public:
   /// `generator` draws the noise: give each run its own seeded one, on the parameters' device.
   SGHMC(std::vector<torch::optim::OptimizerParamGroup> param_groups, SGHMCOptions defaults, torch::Generator generator);
+  /// One param group over `params`, with `defaults` as its options.
   SGHMC(std::vector<torch::Tensor> params, SGHMCOptions defaults, torch::Generator generator)
       : SGHMC({torch::optim::OptimizerParamGroup(std::move(params))}, defaults, std::move(generator)) {}
 
@@ -84,8 +100,10 @@ class SGHMC : public torch::optim::Optimizer {
   /// State (velocities, step counters) and param groups. LibTorch 1.13's load() does not restore
   /// the groups' options: re-apply them (load_optimizer in optimizer_state.h does).
   void save(torch::serialize::OutputArchive& archive) const override;
+  /// Restores what save() wrote (velocities, step counters, groups; re-apply the groups' options).
   void load(torch::serialize::InputArchive& archive) override;
 
+  /// The generator the noise is drawn from (save its state next to the optimizer's archive).
   torch::Generator& generator() { return generator_; }
   /// Steps `param` has taken (0 before the first).
   int64_t step_count(const torch::Tensor& param) const;

@@ -29,9 +29,15 @@
 #include <cstdint>
 #include <vector>
 
+/// Approximate Bayesian inference over the flat parameter vector θ: variational inference
+/// (VITrainer), SG-MCMC (the SGLD and SGHMC optimizers, SGMCMCTrainer, SampleBank), their step-size
+/// schedules, callbacks, optimizer checkpoints and data-parallel hooks.
 namespace unlearn::inference {
 
+/// Hyperparameters of SGLD, per parameter group: the step-size schedule η_t = lr · (offset + t)^(−decay)
+/// and the temperature T of the injected noise.
 struct SGLDOptions : public torch::optim::OptimizerCloneableOptions<SGLDOptions> {
+  /// Options with lr = a and the other fields at their defaults; implicit, so a plain number works.
   /* implicit */ SGLDOptions(double lr) : lr_(lr) {}
   /// a: the step size of the first step is a · offset^(−decay) (a itself when decay = 0).
   TORCH_ARG(double, lr);
@@ -48,21 +54,30 @@ struct SGLDOptions : public torch::optim::OptimizerCloneableOptions<SGLDOptions>
   /// TORCH_CHECKs every field, naming the value.
   void validate() const;
 
+  /// Reads lr, offset, decay and temperature (the param group's options in an optimizer archive).
   void serialize(torch::serialize::InputArchive& archive) override;
+  /// Writes lr, offset, decay and temperature.
   void serialize(torch::serialize::OutputArchive& archive) const override;
+  /// Every field equal.
   friend bool operator==(const SGLDOptions& lhs, const SGLDOptions& rhs);
   ~SGLDOptions() override = default;
+  /// lr(), for LibTorch's generic learning-rate access (e.g. its LR schedulers).
   double get_lr() const override { return lr(); }
+  /// Sets lr(), for LibTorch's generic learning-rate access.
   void set_lr(const double lr) override { this->lr(lr); }
 };
 
+/// SGLD's per-parameter state: the step counter t of the schedule.
 struct SGLDParamState : public torch::optim::OptimizerCloneableParamState<SGLDParamState> {
   /// Steps this parameter has taken (the t of the schedule).
   TORCH_ARG(int64_t, step) = 0;
 
  public:
+  /// Reads the step counter.
   void serialize(torch::serialize::InputArchive& archive) override;
+  /// Writes the step counter.
   void serialize(torch::serialize::OutputArchive& archive) const override;
+  /// Equal step counters.
   friend bool operator==(const SGLDParamState& lhs, const SGLDParamState& rhs);
   ~SGLDParamState() override = default;
 };
@@ -73,12 +88,16 @@ struct SGLDParamState : public torch::optim::OptimizerCloneableParamState<SGLDPa
 void sgld_update_(const torch::Tensor& theta, const torch::Tensor& grad, double eta, double temperature,
                   const torch::Tensor& noise);
 
+/// Stochastic-gradient Langevin dynamics as a torch::optim::Optimizer: θ ← θ − η_t ∇U(θ) +
+/// N(0, 2 η_t T), with p.grad() taken to be ∇U of the N-scaled negative log posterior (see the
+/// file comment). The noise comes from the generator given to the constructor.
 class SGLD : public torch::optim::Optimizer {
  public:
   /// `generator` draws the noise: give each run its own seeded one. Its device should be the
   /// parameters' (noise from a CPU generator is moved to a CUDA parameter, which works but costs
   /// a copy per step).
   SGLD(std::vector<torch::optim::OptimizerParamGroup> param_groups, SGLDOptions defaults, torch::Generator generator);
+  /// One param group over `params`, with `defaults` as its options.
   SGLD(std::vector<torch::Tensor> params, SGLDOptions defaults, torch::Generator generator)
       : SGLD({torch::optim::OptimizerParamGroup(std::move(params))}, defaults, std::move(generator)) {}
 
@@ -89,8 +108,10 @@ class SGLD : public torch::optim::Optimizer {
   /// 1.13's load() does not restore the groups' options: re-apply them (load_optimizer in
   /// unlearn/inference/optimizer_state.h does).
   void save(torch::serialize::OutputArchive& archive) const override;
+  /// Restores what save() wrote (step counters and groups; re-apply the groups' options).
   void load(torch::serialize::InputArchive& archive) override;
 
+  /// The generator the noise is drawn from (save its state next to the optimizer's archive).
   torch::Generator& generator() { return generator_; }
   /// Steps `param` has taken (0 before the first).
   int64_t step_count(const torch::Tensor& param) const;

@@ -86,6 +86,9 @@ SGMCMCOptions read_sgmcmc_options(const io::JsonObjectReader& section, SGMCMCOpt
 /// U(θ) = −log p(θ) − data_scale · Σ_i log p(y_i | x_i, θ) for one θ [P] -> [] (differentiable).
 torch::Tensor sgmcmc_energy(Model& model, const torch::Tensor& theta, const data::Batch& batch, double data_scale);
 
+/// An SG-MCMC chain (SGLD or SGHMC) over θ [P] for a Model and a Dataset: minibatches, the
+/// N/B-scaled energy U, the optimizer step and a SampleBank of the kept states, with checkpointing
+/// of all of it.
 class SGMCMCTrainer {
  public:
   /// θ starts at `init_theta` (copied) or model.init_theta(). `data` must live on the model's
@@ -101,23 +104,34 @@ class SGMCMCTrainer {
   /// The callbacks' objective is U.
   int64_t train(const TrainingCallbacks& callbacks = {});
 
+  /// Steps taken so far (resumed chains count their earlier steps).
   int64_t step_count() const { return step_; }
   /// The chain's state [P] (a leaf that requires grad; read it, or its .detach()).
   const torch::Tensor& theta() const { return theta_; }
   /// The step size η the next step uses.
   double next_step_size() const;
+  /// U of the state before the latest step ([], detached; undefined before the first step and
+  /// right after load_state).
   const torch::Tensor& last_energy() const { return last_energy_; }
 
+  /// The model whose energy the chain samples (its own torch parameters frozen).
   Model& model() { return *model_; }
+  /// The kept samples.
   SampleBank& bank() { return bank_; }
+  /// The kept samples (read-only).
   const SampleBank& bank() const { return bank_; }
+  /// The SGLD or SGHMC optimizer stepping θ.
   torch::optim::Optimizer& optimizer() { return *optimizer_; }
+  /// The chain's generator: draws both the sampler noise and the minibatch permutations.
   torch::Generator& generator() { return generator_; }
+  /// The options the chain was built with.
   const SGMCMCOptions& options() const { return options_; }
+  /// The minibatch sampler over the training data (or the index data set when data-parallel).
   const data::MinibatchSampler& sampler() const { return sampler_; }
   /// Data-parallel training (data_parallel.h): construct the trainer over the index data set and
   /// set this before the first step. Default: one process.
   void set_data_parallel(DataParallel parallel) { data_parallel_ = std::move(parallel); }
+  /// The data-parallel hooks (empty: one process).
   const DataParallel& data_parallel() const { return data_parallel_; }
 
   /// Writes under `prefix`: tensors theta, optimizer, generator, minibatch/epoch_generator,
@@ -147,9 +161,12 @@ struct ChainState {
   torch::Tensor velocity;  ///< [P] for SGHMC, undefined for SGLD
   double step_size = 0.0;  ///< η, frozen during forgetting
   double friction = 1.0;   ///< SGHMC's α (unused by SGLD)
+  /// T of the injected noise, frozen during forgetting.
   double temperature = 1.0;
+  /// Which sampler produced the chain (and continues it).
   Sampler sampler = Sampler::kSGLD;
 
+  /// Whether the chain is SGHMC's (then `velocity` is defined).
   bool sghmc() const { return sampler == Sampler::kSGHMC; }
   /// A deep copy (the tensors cloned).
   ChainState clone() const;

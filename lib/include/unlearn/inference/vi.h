@@ -45,6 +45,8 @@ std::string to_string(Optimizer optimizer);
 /// Inverse of to_string; an unknown name is an error listing the allowed ones.
 Optimizer optimizer_from_string(const std::string& name);
 
+/// Everything a VITrainer needs besides the model, posterior and data: Monte Carlo samples S,
+/// steps, minibatch size, the KL and likelihood estimators, the optimiser and its schedule, the seed.
 struct VIOptions {
   /// S: Monte Carlo samples per step, all in one batched model call (>= 1).
   TORCH_ARG(int64_t, num_samples) = 100;
@@ -96,6 +98,8 @@ torch::Tensor negative_elbo(Model& model, const GaussianPosteriorImpl& posterior
                             double data_scale, const torch::Tensor& noise,
                             const std::optional<GaussianPrior>& analytic_prior = std::nullopt);
 
+/// Variational inference: fits a Gaussian posterior q (optionally with R runs) by minimising the
+/// N/B-scaled negative ELBO with Adam or SGD over minibatches, with checkpointing of every piece.
 class VITrainer {
  public:
   /// `data` must live on the model's device. Without `generator`, the trainer owns a CPU
@@ -114,18 +118,25 @@ class VITrainer {
   /// The objective of the last step ([] or [R], detached; undefined before the first step).
   const torch::Tensor& last_objective() const { return last_objective_; }
 
+  /// The model whose likelihood and prior the ELBO uses.
   Model& model() { return *model_; }
+  /// The posterior being fitted (trained in place).
   GaussianPosteriorImpl& posterior() { return *posterior_; }
+  /// The Adam or SGD optimiser over the posterior's (and, when trained, the model's) parameters.
   torch::optim::Optimizer& optimizer() { return *optimizer_; }
+  /// The trainer's generator: draws the Monte Carlo noise and the minibatch permutations.
   torch::Generator& generator() { return generator_; }
+  /// The options the trainer was built with.
   const VIOptions& options() const { return options_; }
+  /// The minibatch sampler over the training data (or the index data set when data-parallel).
   const data::MinibatchSampler& sampler() const { return sampler_; }
   /// Data-parallel training (data_parallel.h): construct the trainer over the index data set and
   /// set this before the first step. Default: one process.
   void set_data_parallel(DataParallel parallel) { data_parallel_ = std::move(parallel); }
+  /// The data-parallel hooks (empty: one process).
   const DataParallel& data_parallel() const { return data_parallel_; }
 
-  /// Writes under `prefix`: tensors posterior/<name>, hyper/<name> (when trained), optimizer,
+  /// Writes under `prefix`: tensors `posterior/<name>`, `hyper/<name>` (when trained), optimizer,
   /// generator, minibatch/epoch_generator; metadata step, posterior, optimizer, minibatch.
   void save_state(io::Checkpoint& checkpoint, const std::string& prefix = "vi/") const;
   /// Restores what save_state wrote into this (freshly built) trainer: same model, posterior

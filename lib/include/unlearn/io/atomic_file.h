@@ -18,8 +18,12 @@
 #include <string>
 #include <string_view>
 
+/// Durable files: atomic writes (temporary, fsync, rename), the checksummed checkpoint format,
+/// generator states, JSON tensors and strict config readers, run directories and the audit log.
 namespace unlearn::io {
 
+/// Writes a file so that it is either the old version or the complete new one: the bytes go to a
+/// temporary next to the target, which commit() fsyncs and renames over it. Not copyable.
 class AtomicFileWriter {
  public:
   /// Creates the temporary file next to `target`. The target's directory must exist.
@@ -31,7 +35,9 @@ class AtomicFileWriter {
 
   /// Appends bytes to the temporary file (short writes and EINTR are retried).
   void write(const void* data, std::size_t size);
+  /// Appends the bytes of `text` (no terminator, no newline added).
   void write(std::string_view text) { write(text.data(), text.size()); }
+  /// Bytes appended to the temporary so far.
   std::uint64_t bytes_written() const { return written_; }
 
   /// fsync()s the temporary file: its bytes are on disk, the target is still the old one.
@@ -43,7 +49,9 @@ class AtomicFileWriter {
   /// rename leaves behind. Used by crash-safety tests (SaveOptions::crash_before_rename).
   void abandon();
 
+  /// The file that commit() replaces.
   const std::filesystem::path& target() const { return target_; }
+  /// The uniquely named temporary in the target's directory (`<target name>.tmp-XXXXXX`).
   const std::filesystem::path& temporary_path() const { return temporary_; }
 
  private:

@@ -44,6 +44,8 @@ namespace unlearn::io {
 /// The newest file format this build writes and reads.
 inline constexpr std::uint32_t kCheckpointFormatVersion = 1;
 
+/// The in-memory content of one checkpoint file: named tensors, a JSON metadata object, and the
+/// architecture string of the model that wrote them (save_checkpoint / load_checkpoint).
 struct Checkpoint {
   /// Names the model that wrote the tensors (e.g. "sparse_gp/m=20,d=2"); load_checkpoint can
   /// insist on it. Must not be empty when saving.
@@ -54,6 +56,7 @@ struct Checkpoint {
   /// Saved from the CPU, contiguous; loaded on the CPU.
   std::map<std::string, torch::Tensor> tensors;
 
+  /// Whether a tensor called `name` is present.
   bool has(const std::string& name) const { return tensors.count(name) > 0; }
   /// The tensor called `name`; a c10::Error naming it and the tensors present otherwise.
   const torch::Tensor& at(const std::string& name) const;
@@ -74,19 +77,24 @@ enum class CheckpointErrorKind {
 /// C++ backtrace, so it can be shown to users as it is.
 class CheckpointError : public c10::Error {
  public:
+  /// `message` becomes what() as it is (no backtrace appended).
   CheckpointError(CheckpointErrorKind kind, std::string message);
+  /// What went wrong (unreadable, not a checkpoint, truncated, corrupted, future version, other
+  /// architecture).
   CheckpointErrorKind kind() const { return kind_; }
 
  private:
   CheckpointErrorKind kind_;
 };
 
+/// Options of save_checkpoint (only a crash hook for tests so far).
 struct SaveOptions {
   /// Testing only: write and fsync the temporary file, then throw (a c10::Error) instead of
   /// renaming it, leaving the temporary behind exactly as a crash at that point would.
   TORCH_ARG(bool, crash_before_rename) = false;
 };
 
+/// What load_checkpoint checks before reading any tensor (so far: the architecture).
 struct LoadExpectations {
   /// When set, the checkpoint must have been written for this architecture; a mismatch is a
   /// CheckpointError naming both.

@@ -35,6 +35,7 @@ namespace unlearn::io {
 /// An interval of allowed numeric values, with the wording for error messages.
 class Range {
  public:
+  /// No bounds: every value (NaN included) is accepted.
   static Range any() { return {}; }
   static Range positive() { return greater_than(0); }       ///< > 0
   static Range non_negative() { return at_least(0); }       ///< >= 0
@@ -47,6 +48,7 @@ class Range {
   static Range left_open(double lo, double hi) { return {lo, true, hi, false}; }    ///< (lo, hi]
   static Range right_open(double lo, double hi) { return {lo, false, hi, true}; }   ///< [lo, hi)
 
+  /// Whether `value` lies in the interval (NaN lies in none but any()).
   bool contains(double value) const;
   /// "must be > 0", "must be in [0, 1]", "may be any number".
   std::string describe() const;
@@ -67,6 +69,7 @@ class JsonObjectReader {
   /// that is not an object is a ConfigError.
   explicit JsonObjectReader(nlohmann::json object, std::string path = "");
 
+  /// The object's dotted path in messages ("train.vi"; empty for a file's top level).
   const std::string& path() const;
   /// "train.vi.lr" for key "lr".
   std::string field(const std::string& key) const;

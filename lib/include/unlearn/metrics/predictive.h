@@ -9,6 +9,8 @@
 #include "unlearn/model.h"
 #include "unlearn/posterior/gaussian.h"
 
+/// What the papers report: posterior predictives of classifiers, predictive KLs and distances,
+/// error rates, the membership-inference attack and sample-based KL estimates.
 namespace unlearn::metrics {
 
 /// Monte Carlo posterior predictive p(y | x) = mean_s p(y | x, θ_s) from samples θ [S, P]:
@@ -25,10 +27,13 @@ torch::Tensor predictive_probs(Model& model, const GaussianPosteriorImpl& poster
 /// of q are floored at `floor` so that a zero where p is positive gives a large finite number).
 torch::Tensor categorical_kl(const torch::Tensor& p, const torch::Tensor& q, double floor = 1e-300);
 
+/// A mean and its population standard deviation over a set of values (e.g. per-point KLs).
 struct MeanStd {
+  /// Arithmetic mean.
   double mean = 0;
   double std = 0;  ///< population standard deviation (the paper's)
 };
+/// Mean and population std (divisor n) of every element of `values`, in float64.
 MeanStd mean_std(const torch::Tensor& values);
 
 /// The VBU paper's averaged KL: mean and population std over the points of
@@ -46,10 +51,15 @@ double mean_l1_distance(const torch::Tensor& probs_a, const torch::Tensor& probs
 /// `nonmember_scores` (test) as non-members. Returns τ and the fraction of `target_scores` (S_f)
 /// called non-members (score < τ).
 struct MembershipAttack {
+  /// τ: a point is called a member iff its score ≥ τ (+∞ when calling nobody a member is best).
   double threshold = 0;
+  /// ½(TPR + TNR) at τ on members vs non-members, in [0, 1] (0.5: no better than chance).
   double balanced_accuracy = 0;
+  /// Fraction of `target_scores` below τ, i.e. called non-members (forgotten), in [0, 1].
   double target_nonmember_fraction = 0;
 };
+/// Fits the threshold on `member_scores` and `nonmember_scores` (each non-empty, any shape) and
+/// applies it to `target_scores`; see MembershipAttack.
 MembershipAttack membership_attack(const torch::Tensor& member_scores,
                                    const torch::Tensor& nonmember_scores,
                                    const torch::Tensor& target_scores);

@@ -7,6 +7,10 @@
 // (run) dimensions and broadcast.
 #include <torch/torch.h>
 
+/// Closed-form Gaussian formulas as pure functions of tensors (log densities, Mahalanobis
+/// distances, entropies, KLs, softplus and its inverse, Cholesky with a clear error; the adjusted
+/// likelihood's threshold terms): loc [..., P] with L [..., P, P] or a diagonal scale [..., P],
+/// leading dimensions broadcasting as runs.
 namespace unlearn::functional {
 
 /// log N(θ | loc, L Lᵀ) for samples θ [..., S, P] -> [..., S].
@@ -41,6 +45,7 @@ torch::Tensor cholesky_or_throw(const torch::Tensor& covariance, const char* wha
 /// softplus and its inverse, written to stay accurate in float64 at both ends
 /// (softplus⁻¹(y) = y + log(-expm1(-y))).
 torch::Tensor softplus(const torch::Tensor& x);
+/// softplus⁻¹(y) = log(eʸ − 1) for y > 0, elementwise (e.g. the ρ with softplus(ρ) = σ).
 torch::Tensor inverse_softplus(const torch::Tensor& y);
 
 }  // namespace unlearn::functional

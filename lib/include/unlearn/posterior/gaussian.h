@@ -19,7 +19,10 @@
 
 namespace unlearn {
 
+/// Shape and initialisation of a Gaussian posterior: P = dim, an optional run dimension R, the
+/// initial scale (mean 0, σ = init_scale on every coordinate), dtype and device.
 struct GaussianOptions {
+  /// Options for P = dim coordinates, the rest at their defaults; implicit, so a plain number works.
   /* implicit */ GaussianOptions(int64_t dim) : dim_(dim) {}
   /// P, the number of parameters θ has.
   TORCH_ARG(int64_t, dim);
@@ -29,15 +32,24 @@ struct GaussianOptions {
   TORCH_ARG(double, init_scale) = 1.0;
   /// dtype of the parameters (float64 for GP / GMM / logistic / conjugate models).
   TORCH_ARG(torch::Dtype, dtype) = torch::kFloat64;
+  /// Device of the parameters.
   TORCH_ARG(torch::Device, device) = torch::kCPU;
 };
 
+/// The interface of every Gaussian variational posterior q(θ) = N(loc, L Lᵀ) over the flat
+/// parameter vector θ (P coordinates), optionally with a leading run dimension R; its parameters
+/// are registered torch::nn::Module parameters, trained by the VI and unlearning methods.
 class GaussianPosteriorImpl : public torch::nn::Module {
  public:
+  /// Registers `loc` (zeros, [P] or [R, P]); dim >= 1, runs >= 0 and a finite init_scale > 0 are
+  /// checked.
   explicit GaussianPosteriorImpl(const GaussianOptions& options);
 
+  /// The options it was built with (dim, runs, init_scale, dtype, device).
   const GaussianOptions& options() const { return options_; }
+  /// P, the number of coordinates of θ.
   int64_t dim() const { return options_.dim(); }
+  /// R, the leading run dimension (0: none, tensors are [P] and [P, P]).
   int64_t runs() const { return options_.runs(); }
   /// "mean_field" or "full_rank": written into checkpoints and exports.
   virtual std::string family() const = 0;
@@ -66,8 +78,11 @@ class GaussianPosteriorImpl : public torch::nn::Module {
   /// ½ log det Σ = Σ log diag L ([] or [R]); mean-field overrides it with an O(P) form (a
   /// network's P of 10⁴–10⁶ would not fit a P×P factor).
   virtual torch::Tensor half_log_det() const;
+  /// The mean, loc itself: [P] or [R, P].
   torch::Tensor mean() const { return loc_; }
+  /// Σ = L Lᵀ: [P, P] or [R, P, P] (dense, so O(P²) memory even for mean-field).
   torch::Tensor covariance() const;
+  /// Differential entropy ½ log det Σ + ½ P (1 + log 2π), in nats: [] or [R].
   torch::Tensor entropy() const;
 
   /// KL(this ‖ other) in closed form ([] or [R]); diagonal fast path when both are mean-field.
@@ -90,7 +105,9 @@ class GaussianPosteriorImpl : public torch::nn::Module {
  protected:
   /// Shape [P] or [R, P] for a per-coordinate tensor.
   std::vector<int64_t> vector_shape() const;
+  /// The options given to the constructor.
   GaussianOptions options_;
+  /// The registered mean parameter "loc", [P] or [R, P].
   torch::Tensor loc_;
 };
 
@@ -100,11 +117,13 @@ TORCH_MODULE(GaussianPosterior);
 /// Mean-field Gaussian: σ = softplus(ρ) per coordinate.
 class MeanFieldGaussianImpl : public GaussianPosteriorImpl {
  public:
+  /// Mean 0 and σ = init_scale on every coordinate (ρ = softplus⁻¹(init_scale)).
   explicit MeanFieldGaussianImpl(const GaussianOptions& options);
   /// A posterior with the given mean [.., P] and variances [.., P] (or covariance, diagonal kept).
   static std::shared_ptr<MeanFieldGaussianImpl> from_moments(const torch::Tensor& mean,
                                                              const torch::Tensor& covariance);
   std::string family() const override { return "mean_field"; }
+  /// The unconstrained scale parameter ρ, σ = softplus(ρ): [P] or [R, P].
   const torch::Tensor& rho() const { return rho_; }
   torch::Tensor scale_tril() const override;
   torch::Tensor stddev() const override;
@@ -119,16 +138,22 @@ class MeanFieldGaussianImpl : public GaussianPosteriorImpl {
  private:
   torch::Tensor rho_;
 };
+/// Module holder (shared pointer) of a MeanFieldGaussianImpl.
 TORCH_MODULE(MeanFieldGaussian);
 
 /// Full-rank Gaussian: L = strictly-lower(raw) + diag(softplus(diag(raw))), so every
 /// unconstrained `raw_tril` gives a valid Cholesky factor.
 class FullRankGaussianImpl : public GaussianPosteriorImpl {
  public:
+  /// Mean 0 and L = init_scale · I (the raw diagonal is softplus⁻¹(init_scale), the rest 0).
   explicit FullRankGaussianImpl(const GaussianOptions& options);
+  /// A posterior with the given mean [P] or [R, P] and positive-definite covariance [P, P] or
+  /// [R, P, P] (its Cholesky factor becomes L; not positive definite: c10::Error).
   static std::shared_ptr<FullRankGaussianImpl> from_moments(const torch::Tensor& mean,
                                                             const torch::Tensor& covariance);
   std::string family() const override { return "full_rank"; }
+  /// The unconstrained factor the optimiser trains: [P, P] or [R, P, P]; only its lower triangle
+  /// is used (the diagonal through softplus).
   const torch::Tensor& raw_tril() const { return raw_tril_; }
   torch::Tensor scale_tril() const override;
   torch::Tensor stddev() const override;
@@ -142,6 +167,7 @@ class FullRankGaussianImpl : public GaussianPosteriorImpl {
  private:
   torch::Tensor raw_tril_;
 };
+/// Module holder (shared pointer) of a FullRankGaussianImpl.
 TORCH_MODULE(FullRankGaussian);
 
 /// Builds a posterior of the named family ("mean_field" or "full_rank").

@@ -39,6 +39,7 @@ namespace unlearn {
 /// Thresholds given as ln λ (each ≤ 0, −∞ for λ = 0), for the objectives' constructors:
 /// `EuboObjective(model, q, erased, LogLambdas{{-30853.0, -inf}})`.
 struct LogLambdas {
+  /// ln λ per threshold, in the order the runs are built (each ≤ 0, −∞ allowed).
   std::vector<double> values;
 };
 

@@ -74,6 +74,7 @@ class EuboObjective {
   EuboObjective(Model& model, const GaussianPosteriorImpl& q_full, const data::Batch& erased,
                 const LogLambdas& log_lambdas, int64_t chunk_size = 1024);
 
+  /// One evaluation of the objective for every run.
   struct Terms {
     torch::Tensor objective;  ///< [R] the EUBO estimate per run, differentiable in q_u
     torch::Tensor inside;     ///< [R, S] bool: sample s of run r is inside the λ_r region
@@ -84,7 +85,9 @@ class EuboObjective {
   Terms evaluate(const GaussianPosteriorImpl& q_u, const torch::Tensor& noise,
                  const std::vector<data::Batch>& chunks, double scale) const;
 
+  /// R: the number of thresholds λ, one run each.
   int64_t runs() const { return log_lambda_.size(0); }
+  /// D_e split into the chunks of `chunk_size` points that each model call sees.
   const std::vector<data::Batch>& chunks() const { return chunks_; }
   /// Replaces the local sum over D_e (data_parallel.h); null: the local sum.
   void set_erased_log_likelihood(ErasedLogLikelihoodFn fn) { erased_log_likelihood_ = std::move(fn); }

@@ -32,9 +32,12 @@ namespace unlearn {
 /// finish() on it afterwards, so every key the factory did not read is reported as unknown.
 using UnlearnerFactory = std::function<std::unique_ptr<Unlearner>(const io::JsonObjectReader& options)>;
 
+/// One entry of the method registry: the name `unlearn forget --method` and configs use, its
+/// summary, the factory that builds it from its options, and who registered it.
 struct MethodInfo {
   std::string name;     ///< "bif"; lower case, digits and '_'
   std::string summary;  ///< one line for `unlearn forget --help` and docs
+  /// Builds the method from its options object.
   UnlearnerFactory factory;
   std::string origin = "built-in";  ///< "built-in", or the plugin that registered it
 };

@@ -44,14 +44,18 @@ enum class HessianSource {
 };
 /// "auto", "autograd", "closed_form".
 std::string to_string(HessianSource source);
+/// Inverse of to_string; an unknown name is an error listing the allowed ones.
 HessianSource hessian_source_from_string(const std::string& name);
 
 /// The energy of VI BIF: h(γ, z) = −E_q log p(z | θ) by Monte Carlo, or the model's closed form.
 enum class ViEnergyForm { kMonteCarlo, kClosedForm };
 /// "monte_carlo", "closed_form".
 std::string to_string(ViEnergyForm form);
+/// Inverse of to_string; an unknown name is an error listing the allowed ones.
 ViEnergyForm vi_energy_form_from_string(const std::string& name);
 
+/// Options of the "bif" method (bif_unlearner): the VI and SG-MCMC BIF settings and how the
+/// energy, noise and Hessians are chosen; a step that diverges stops the request by default.
 struct BifOptions {
   /// VI posteriors: the energy's Monte Carlo settings, the solver and LiSSA's c (vi_bif.h). Its
   /// energy().parallel is replaced by the context's hooks.
@@ -87,9 +91,12 @@ enum class RetrainStart {
 };
 /// "auto", "origin", "fresh".
 std::string to_string(RetrainStart start);
+/// Inverse of to_string; an unknown name is an error listing the allowed ones.
 RetrainStart retrain_start_from_string(const std::string& name);
 
+/// Options of the "retrain" method (retrain_unlearner): where retraining starts and its seed.
 struct RetrainOptions {
+  /// Where the retraining run starts (see RetrainStart).
   TORCH_ARG(RetrainStart, start) = RetrainStart::kAuto;
   /// The seed of the retraining run; nullopt: the recipe's (the run's own training seed).
   TORCH_ARG(std::optional<uint64_t>, seed) = std::nullopt;

@@ -24,6 +24,9 @@
 
 namespace unlearn {
 
+/// The posterior of a run, as every forgetting method takes and returns it: a Gaussian q(θ)
+/// (VI or the exact conjugate posterior) or an SG-MCMC chain with its bank of samples [n, P].
+/// A value: clone() deep-copies and methods never modify the state they are given.
 class PosteriorState {
  public:
   /// Which form the posterior has.
@@ -36,18 +39,24 @@ class PosteriorState {
   /// An SG-MCMC chain and its bank of samples [n >= 1, P].
   static PosteriorState chain(inference::ChainState chain, torch::Tensor samples);
 
+  /// Which form this state has (kNone for a default-constructed one).
   Kind kind() const { return kind_; }
+  /// Whether it holds a Gaussian posterior.
   bool is_gaussian() const { return kind_ == Kind::kGaussian; }
+  /// Whether it holds an SG-MCMC chain and its samples.
   bool is_chain() const { return kind_ == Kind::kChain; }
+  /// Whether it holds a posterior at all (not kNone).
   bool defined() const { return kind_ != Kind::kNone; }
 
   /// The Gaussian (an error for a chain).
   GaussianPosteriorImpl& gaussian() const;
+  /// The Gaussian as the shared pointer it is held by (an error for a chain).
   const std::shared_ptr<GaussianPosteriorImpl>& gaussian_ptr() const;
   /// Whether the Gaussian is the exact conjugate posterior (false for chains and VI).
   bool exact() const { return exact_; }
   /// The chain and its bank (errors for a Gaussian).
   const inference::ChainState& chain() const;
+  /// The bank's samples [n, P], oldest first (an error for a Gaussian).
   const torch::Tensor& samples() const;
 
   /// P, the dimension of θ.

@@ -23,6 +23,8 @@
 
 namespace unlearn {
 
+/// How forget_request runs a request: the size of its sequential batches, and whether a
+/// non-finite posterior is an error.
 struct RequestOptions {
   /// Ids per sequential batch (>= 0; 0: the whole request in one batch).
   TORCH_ARG(int64_t, batch_size) = 0;
@@ -31,13 +33,19 @@ struct RequestOptions {
   TORCH_ARG(bool, allow_non_finite) = false;
 };
 
+/// What forget_request returns: the posterior and data after the whole request, one BatchRecord
+/// per batch, variants of a batched call, timing and the request's certificate.
 struct RequestResult {
+  /// Unlearner::name() of the method that ran.
   std::string method;
+  /// Unlearner::options() as applied (the audit record's "options").
   nlohmann::json options;
+  /// ForgetContext::seed of the request.
   uint64_t seed = 0;
   torch::Tensor ids;               ///< the whole request, in order
   PosteriorState state;            ///< the posterior after the last batch
   data::Dataset remaining;         ///< the data without the request's ids
+  /// One record per sequential batch, in order.
   std::vector<BatchRecord> batches;
   std::vector<ForgetVariant> variants;  ///< a batched call's posteriors (one-batch requests)
   double seconds = 0.0;            ///< wall time of the whole request

@@ -82,6 +82,8 @@ torch::Tensor weighted_log_prob_diag(const torch::Tensor& weighted_mean,
 /// Reverse KL's options: the settings every iterative variational unlearner shares (vbu_options.h).
 using ReverseKlOptions = VbuOptions;
 
+/// Options of reverse_kl_closed_form: one importance-weighted pass over samples of q(θ|D), whose
+/// weighted moments are the reverse-KL optimum within the Gaussian family of q(θ|D).
 struct ReverseKlClosedFormOptions {
   /// λ of the adjusted likelihood, one run each (each in [0, 1]).
   TORCH_ARG(std::vector<double>, lambdas) = std::vector<double>{0.0};
@@ -109,6 +111,8 @@ struct ReverseKlClosedFormOptions {
 /// The per-step computation of reverse_kl_unlearn, exposed for fixed-noise evaluation.
 class ReverseKlObjective {
  public:
+  /// model: the likelihood of D_e; q_full: q(θ|D), the proposal whose samples are re-weighted;
+  /// erased: D_e; lambdas: one run per threshold λ; chunk_size: erased points per model call.
   ReverseKlObjective(Model& model, const GaussianPosteriorImpl& q_full, const data::Batch& erased,
                      c10::ArrayRef<double> lambdas, int64_t chunk_size = 1024);
   /// The thresholds as ln λ (adjusted_likelihood.h).
@@ -132,7 +136,9 @@ class ReverseKlObjective {
   /// the family of q(θ|D)).
   torch::Tensor objective(const GaussianPosteriorImpl& q_v, const Statistics& stats) const;
 
+  /// R: the number of thresholds λ, one run each.
   int64_t runs() const { return log_lambda_.size(0); }
+  /// D_e split into the chunks of `chunk_size` points that each model call sees.
   const std::vector<data::Batch>& chunks() const { return chunks_; }
   /// Replaces the local sum over D_e (data_parallel.h); null: the local sum.
   void set_erased_log_likelihood(ErasedLogLikelihoodFn fn) { erased_log_likelihood_ = std::move(fn); }

@@ -45,6 +45,7 @@ inline bool is_sgmcmc(TrainingMethod method) {
 
 /// Everything that decides a training run, so that it can be replayed on other data.
 struct TrainingRecipe {
+  /// How the posterior is trained: exact conjugate update, VI, or an SGLD / SGHMC chain.
   TORCH_ARG(TrainingMethod, method) = TrainingMethod::kVI;
   /// VI: the trainer's options (steps, samples, optimiser, seed, ...).
   TORCH_ARG(inference::VIOptions, vi) = {};
@@ -76,7 +77,9 @@ struct TrainStart {
   TORCH_ARG(inference::DataParallel, parallel) = {};
   /// Progress: stage `stage`, one report every progress_every steps (0: about 20 in all).
   TORCH_ARG(ProgressFn, on_progress) = nullptr;
+  /// Steps between progress reports (>= 0; 0: total / 20, at least 1).
   TORCH_ARG(int64_t, progress_every) = 0;
+  /// ProgressEvent::stage of the reports ("train"; the retrain method uses "retrain").
   TORCH_ARG(std::string, stage) = "train";
 };
 

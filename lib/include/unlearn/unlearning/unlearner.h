@@ -77,7 +77,9 @@ struct ForgetContext {
 /// of their options at once): a label, the state and its own report.
 struct ForgetVariant {
   std::string label;  ///< e.g. "lambda=1e-05", "ln_lambda=-3532"
+  /// This variant's posterior.
   PosteriorState state;
+  /// The variant's own report (method-specific JSON).
   nlohmann::json report = nlohmann::json::object();
 };
 
@@ -109,6 +111,9 @@ struct BatchRecord {
   nlohmann::json to_json() const;
 };
 
+/// A forgetting method: forgets one batch of ids from a PosteriorState and returns the new
+/// state with a certificate and a report. Built by make_unlearner (method_registry.h); run
+/// through forget_request (request.h), which splits requests into batches.
 class Unlearner {
  public:
   virtual ~Unlearner() = default;

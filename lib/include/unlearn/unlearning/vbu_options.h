@@ -17,6 +17,9 @@
 
 namespace unlearn {
 
+/// The options EUBO and reverse-KL unlearning share (EuboOptions, ReverseKlOptions): the λ
+/// thresholds (one run each, trained together), Monte Carlo samples, Adam and its budget, chunking
+/// and minibatching of D_e, reporting, convergence, seed and data-parallel hooks.
 struct VbuOptions {
   /// λ of the adjusted likelihood, one run each, trained together (each in [0, 1]; 0 = plain
   /// likelihood).
@@ -56,6 +59,7 @@ struct VbuOptions {
   TORCH_ARG(ErasedLogLikelihoodFn, erased_log_likelihood) = nullptr;
   /// Progress (vbu_result.h): called every progress_every steps (>= 1); null: never.
   TORCH_ARG(VbuProgressFn, on_progress) = nullptr;
+  /// Steps between on_progress calls (>= 1); the last step is always reported.
   TORCH_ARG(int64_t, progress_every) = 100;
 
  public:

@@ -27,6 +27,7 @@ using VbuProgressFn = std::function<void(int64_t steps, int64_t max_steps, const
 
 /// One λ of a (batched) unlearning call.
 struct VbuRun {
+  /// λ ∈ [0, 1] of the adjusted likelihood (0 when given as ln λ and e^{ln λ} underflows).
   double lambda = 0.0;
   /// ln λ (−∞ for λ = 0): the threshold itself when λ underflows (options' log_lambdas).
   double log_lambda = -std::numeric_limits<double>::infinity();
@@ -51,13 +52,18 @@ struct VbuRun {
   std::shared_ptr<GaussianPosteriorImpl> posterior;
 };
 
+/// What one (batched) EUBO or reverse-KL call returns: every run's unlearned posterior together
+/// (leading run dimension R) and one VbuRun report per λ.
 struct VbuResult {
   /// "eubo", "rkl" or "rkl_closed".
   std::string method;
   /// All runs in one posterior with a leading run dimension R = number of λ, in λ order.
   std::shared_ptr<GaussianPosteriorImpl> posterior;
+  /// One report per λ, in λ order (run r is posterior's run r).
   std::vector<VbuRun> runs;
+  /// Wall time of the whole call, all runs together.
   double seconds = 0.0;
+  /// Adam steps taken (the same for every run; 0 for the closed form).
   int64_t steps = 0;
   /// True when the optional convergence stop ended the call before the step budget.
   bool converged = false;

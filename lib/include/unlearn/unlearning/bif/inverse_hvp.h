@@ -21,6 +21,9 @@
 
 #include <torch/torch.h>
 
+/// Bayesian inference forgetting (BIF): one Newton-type step per removal batch, for Gaussian VI
+/// posteriors (vi_bif.h) and SG-MCMC chains (sgmcmc_bif.h), built on inverse Hessian-vector
+/// product solvers (LiSSA, conjugate gradient, dense Cholesky) and Gauss–Newton curvature.
 namespace unlearn::bif {
 
 /// The `term` value that asks a HessianVectorProduct for its deterministic (full-data) operator.
@@ -53,6 +56,7 @@ class FlatParameters {
 
   /// The number of coordinates of γ.
   int64_t numel() const { return numel_; }
+  /// The leaf tensors γ is made of, in flattening order.
   const std::vector<torch::Tensor>& tensors() const { return tensors_; }
 
   /// γ now, detached: [numel].
@@ -84,8 +88,12 @@ HessianVectorProduct hvp_of(EnergyFn energy, FlatParameters params);
 /// The full Hessian ∇²F (deterministic term kFullHessian) by autograd, one backward per row:
 /// [P, P], symmetrised. P must be <= kMaxDenseParams.
 constexpr int64_t kMaxDenseParams = 2048;
+/// The full Hessian ∇²F of `energy` (its term kFullHessian) with respect to γ, by autograd, one
+/// backward per row: [P, P] symmetrised, P = params.numel() <= kMaxDenseParams.
 torch::Tensor dense_hessian(const EnergyFn& energy, const FlatParameters& params);
 
+/// Options of the LiSSA series (lissa()): scale s, number of terms T, damping δ, residual and
+/// divergence guard.
 struct LissaOptions {
   /// s, the scale: the recursion converges iff every eigenvalue of s(H + δI) lies in (0, 2).
   /// The papers use s = c/n (c = 1 for the GMM).
@@ -114,6 +122,7 @@ struct LissaOptions {
 SolverResult lissa(const HessianVectorProduct& hvp, const torch::Tensor& v,
                    const LissaOptions& options = {});
 
+/// Options of conjugate_gradient(): damping δ, relative tolerance and iteration cap.
 struct CgOptions {
   /// δ >= 0: solves (H + δI) x = v.
   TORCH_ARG(double, damping) = 0.0;
@@ -140,9 +149,14 @@ std::string to_string(SolverKind kind);
 /// Inverse of to_string; an unknown name is an error listing the allowed ones.
 SolverKind solver_kind_from_string(const std::string& name);
 
+/// Which inverse-HVP solver a forgetting step uses (kind) and the options of each, plus the
+/// data-parallel averaging of its operator.
 struct InverseHvpOptions {
+  /// The solver: LiSSA (default), conjugate gradient or a dense Cholesky solve.
   TORCH_ARG(SolverKind, kind) = SolverKind::kLissa;
+  /// Used when kind is kLissa.
   TORCH_ARG(LissaOptions, lissa) = {};
+  /// Used when kind is kConjugateGradient.
   TORCH_ARG(CgOptions, cg) = {};
   /// δ for the dense solve.
   TORCH_ARG(double, dense_damping) = 0.0;

@@ -34,13 +34,6 @@
 
 namespace unlearn::bif {
 
-/// Optional closed form supplied by a model: chain states thetas [J, P], a batch of B points and
-/// G dividing B -> [G, P, P], entry g = Σ_j Σ_{z in rows g·B/G .. (g+1)·B/G} −∇²_θ log p(z | θ_j).
-/// With it every Hessian of the step is explicit (H = prior precision + scale · entry / J; a
-/// Gaussian prior's precision in closed form, otherwise by autograd): the dense solve uses it
-/// directly, CG and the residuals multiply by it, and LiSSA's T minibatch Hessians come from one
-/// call on the T·|b| rows drawn at once (G = T) — no double-backward pass per HVP.
-/// E.g. models::GmmImpl::neg_log_likelihood_hessian.
 /// The curvature H a forgetting step inverts.
 enum class Curvature {
   kHessian,      ///< ∇²U_S, the papers' BIF
@@ -54,10 +47,20 @@ std::string to_string(Curvature curvature);
 /// Inverse of to_string; an unknown name is an error listing the allowed ones.
 Curvature curvature_from_string(const std::string& name);
 
+/// Optional closed form supplied by a model: chain states thetas [J, P], a batch of B points and
+/// G dividing B -> [G, P, P], entry g = Σ_j Σ_{z in rows g·B/G .. (g+1)·B/G} −∇²_θ log p(z | θ_j).
+/// With it every Hessian of the step is explicit (H = prior precision + scale · entry / J; a
+/// Gaussian prior's precision in closed form, otherwise by autograd): the dense solve uses it
+/// directly, CG and the residuals multiply by it, and LiSSA's T minibatch Hessians come from one
+/// call on the T·|b| rows drawn at once (G = T) — no double-backward pass per HVP.
+/// E.g. models::GmmImpl::neg_log_likelihood_hessian.
 using LikelihoodHessians =
     std::function<torch::Tensor(const torch::Tensor& thetas, const data::Batch& batch, int64_t groups)>;
 
+/// Options of BIF for an SG-MCMC posterior: the inverse-HVP solver, the frozen sampler steps
+/// per removal batch and the minibatches of the Hessian estimates.
 struct SgmcmcBifOptions {
+  /// The inverse-HVP solver of each removal batch's step (H averaged over the chain states).
   TORCH_ARG(InverseHvpOptions, solver) = {};
   /// samp_T (>= 1): sampler steps per removal batch over which ∇h and H are averaged.
   TORCH_ARG(int64_t, sample_steps) = 5;

@@ -36,6 +36,8 @@ namespace unlearn::bif {
 using ExpectedLogLikelihood =
     std::function<torch::Tensor(const GaussianPosteriorImpl& q, const data::Batch& batch)>;
 
+/// How a ViEnergy estimates E_q: Monte Carlo samples S_mc, moment matching, the LiSSA
+/// minibatch, and data-parallel hooks.
 struct ViEnergyOptions {
   /// S_mc, Monte-Carlo samples of θ per energy evaluation (>= 1).
   TORCH_ARG(int64_t, mc_samples) = 64;
@@ -54,17 +56,22 @@ struct ViEnergyOptions {
 /// The VI energy F(γ, S) of a posterior module and a model (both borrowed, not owned).
 class ViEnergy {
  public:
+  /// Borrows `model` and `posterior` (they must outlive the energy; posterior.dim() must equal
+  /// model.num_params()). With `closed_form`, h uses it instead of Monte Carlo samples. Draw or
+  /// set the noise before evaluating a Monte Carlo energy.
   ViEnergy(Model& model, GaussianPosteriorImpl& posterior, const ViEnergyOptions& options = {},
            ExpectedLogLikelihood closed_form = nullptr);
 
   /// γ as FlatParameters over the module's parameters (see the file comment).
   const FlatParameters& gamma() const { return gamma_; }
+  /// The options the energy was built with.
   const ViEnergyOptions& options() const { return options_; }
 
   /// Draws the common random numbers [S_mc, P] from gen (moment-matched if asked).
   void draw_noise(torch::Generator& gen);
   /// Uses this noise [S, P] instead (e.g. shared with another computation).
   void set_noise(torch::Tensor noise);
+  /// The common random numbers [S_mc, P] (undefined until draw_noise or set_noise).
   const torch::Tensor& noise() const { return noise_; }
 
   /// B(γ) = KL(q ‖ prior): closed form for a Gaussian prior, otherwise −entropy − E_q log p(θ)
@@ -97,8 +104,12 @@ class ViEnergy {
 /// γ of a Gaussian posterior (as ViEnergy::gamma()).
 FlatParameters variational_parameters(GaussianPosteriorImpl& posterior);
 
+/// Options of BIF for a Gaussian VI posterior (vi_bif_step and the "bif" method): the energy's
+/// estimator, the inverse-HVP solver and LiSSA's n-scaled scale.
 struct ViBifOptions {
+  /// How F and its derivatives are estimated.
   TORCH_ARG(ViEnergyOptions, energy) = {};
+  /// The inverse-HVP solver of the Newton step.
   TORCH_ARG(InverseHvpOptions, solver) = {};
   /// > 0: LiSSA's scale is set to s = lissa_c / n for every step (n = the current set's size,
   /// the papers' convention); 0 keeps solver.lissa.scale as given.
