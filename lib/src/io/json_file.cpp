@@ -9,6 +9,28 @@
 #include "unlearn/io/json_config.h"
 
 namespace unlearn::io {
+namespace {
+
+// Deeper than any config needs (ours nest 4 levels); far below what would exhaust the stack when
+// a value is later printed or compared (10⁵ levels did: exit 139).
+constexpr int kMaxJsonDepth = 256;
+
+// "line L, column C" of byte offset `at` in `text` (1-based), for errors nlohmann reports
+// without a position.
+std::string position_of(const std::string& text, size_t at) {
+  size_t line = 1, column = 1;
+  for (size_t i = 0; i < at && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
+  return fmt::format("line {}, column {}", line, column);
+}
+
+}  // namespace
 
 nlohmann::json parse_json_string(const std::string& text, const std::string& source) {
   using nlohmann::json;
@@ -16,7 +38,11 @@ nlohmann::json parse_json_string(const std::string& text, const std::string& sou
   // edited one of them and the other one wins).
   std::vector<std::set<std::string>> open_objects;
   std::optional<std::string> duplicate;
-  json::parser_callback_t check_keys = [&](int, json::parse_event_t event, json& parsed) {
+  json::parser_callback_t check_keys = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (depth > kMaxJsonDepth) {
+      throw ConfigError(fmt::format("{}: invalid JSON: nested deeper than {} levels (arrays and objects)",
+                                    source, kMaxJsonDepth));
+    }
     if (event == json::parse_event_t::object_start) {
       open_objects.emplace_back();
     } else if (event == json::parse_event_t::object_end) {
@@ -36,6 +62,20 @@ nlohmann::json parse_json_string(const std::string& text, const std::string& sou
     const auto bracket = reason.find("] ");
     if (reason.rfind("[json.exception.", 0) == 0 && bracket != std::string::npos) reason = reason.substr(bracket + 2);
     throw ConfigError(fmt::format("{}: invalid JSON: {} (byte {})", source, reason, e.byte));
+  } catch (const json::out_of_range& e) {
+    // A number beyond double's range, e.g. 1e400 ("number overflow parsing '1e400'"): nlohmann
+    // gives no position, so find the token.
+    std::string reason = e.what();
+    const auto bracket = reason.find("] ");
+    if (reason.rfind("[json.exception.", 0) == 0 && bracket != std::string::npos) reason = reason.substr(bracket + 2);
+    std::string where;
+    const auto quote = reason.find('\'');
+    if (quote != std::string::npos) {
+      const auto token = reason.substr(quote + 1, reason.find('\'', quote + 1) - quote - 1);
+      const auto at = token.empty() ? std::string::npos : text.find(token);
+      if (at != std::string::npos) where = " at " + position_of(text, at);
+    }
+    throw ConfigError(fmt::format("{}: invalid JSON{}: {}", source, where, reason));
   }
   if (duplicate) throw ConfigError(fmt::format("{}: duplicate key \"{}\" in one object", source, *duplicate));
   return out;

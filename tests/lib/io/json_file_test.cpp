@@ -50,6 +50,19 @@ TEST(JsonFile, DuplicateKeysAreErrors) {
   EXPECT_NO_THROW(parse_json_string(R"({"a": {"lr": 1}, "b": {"lr": 2}, "lr": [{"lr": 3}, {"lr": 4}]})"));
 }
 
+// Deep nesting is refused while parsing (10⁵ levels once overflowed the stack later on), and a
+// number beyond double's range names the file and the place.
+TEST(JsonFile, DeepNestingAndHugeNumbersAreConfigErrors) {
+  const std::string deep = "{\"seed\": " + std::string(100000, '[') + std::string(100000, ']') + "}";
+  auto msg = testing::error_message<ConfigError>([&] { parse_json_string(deep, "deep.json"); });
+  EXPECT_HAS(msg, "deep.json: invalid JSON: nested deeper than 256 levels");
+  const std::string ok = "{\"a\": " + std::string(200, '[') + std::string(200, ']') + "}";
+  EXPECT_NO_THROW(parse_json_string(ok, "ok.json"));
+  msg = testing::error_message<ConfigError>([] { parse_json_string("{\n  \"seed\": 1,\n  \"lr\": 1e400\n}", "big.json"); });
+  EXPECT_HAS(msg, "big.json: invalid JSON at line 3, column 9: number overflow parsing '1e400'");
+  EXPECT_EQ(msg.find("[json.exception"), std::string::npos) << msg;
+}
+
 TEST(JsonFile, ConfigErrorIsARuntimeError) {
   EXPECT_THROW(parse_json_string("[1,"), std::runtime_error);
 }
