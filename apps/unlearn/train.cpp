@@ -202,6 +202,7 @@ void train_exact(const TrainArgs& a, const RunConfig& c, const fs::path& run_dir
 void run_train(const TrainArgs& a) {
   fs::path run_dir;
   RunConfig c;
+  bool created = false;  // this command made run_dir (a fresh train, on rank 0)
   if (!a.resume.empty()) {
     if (!a.config.empty() || !a.out.empty())
       throw io::ConfigError("--resume RUN_DIR takes the config from RUN_DIR/config.json: drop CONFIG and --out");
@@ -218,6 +219,7 @@ void run_train(const TrainArgs& a) {
         throw io::ConfigError("--out " + run_dir.string() +
                               " already exists and is not empty (use --resume to continue it)");
       fs::create_directories(run_dir);
+      created = true;
       // A plugin's model kind: the run records the plugin, so that using it without is an error
       // that names it (plugins.h). Written before config.json, which marks a run directory.
       auto record = plugin_record(
@@ -226,9 +228,17 @@ void run_train(const TrainArgs& a) {
       io::write_text_atomic(run_dir / "config.json", c.json.dump(2) + "\n");
     }
   }
-  if (c.method == TrainingMethod::kExact) train_exact(a, c, run_dir);
-  else if (c.is_sgmcmc()) train_sgmcmc(a, c, run_dir);
-  else train_vi(a, c, run_dir);
+  try {
+    if (c.method == TrainingMethod::kExact) train_exact(a, c, run_dir);
+    else if (c.is_sgmcmc()) train_sgmcmc(a, c, run_dir);
+    else train_vi(a, c, run_dir);
+  } catch (...) {
+    // A fresh run that failed before its first checkpoint leaves nothing behind, so the same
+    // --out can be used again; once a checkpoint exists the directory stays, for --resume.
+    std::error_code ec;
+    if (created && !fs::exists(io::generation_path(run_dir, 0), ec)) fs::remove_all(run_dir, ec);
+    throw;
+  }
 }
 
 }  // namespace

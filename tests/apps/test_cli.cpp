@@ -2,6 +2,7 @@
 // resume after kill -9, and bad input that must exit 2 and leave the run directory untouched.
 #include "cli_support.h"
 #include <cmath>
+#include <limits>
 #include <tuple>
 
 namespace {
@@ -55,6 +56,20 @@ TEST_F(Cli, TrainForgetExportExact) {
   auto g0 = nlohmann::json::parse(run("export " + run_dir.string() + " --generation 0").out);
   EXPECT_EQ(g0["trained_ids"].size(), 60u);
   EXPECT_NE(g0["mean"], ex["mean"]);
+}
+
+// A fresh train that fails before its first checkpoint (here: a sample count no tensor can hold)
+// removes the run directory it created, so the same --out works afterwards.
+TEST_F(Cli, FailedTrainLeavesNothingBehind) {
+  auto j = vi_config(10);
+  j["train"]["num_samples"] = std::numeric_limits<int64_t>::max();
+  auto cfg = write_config("huge.json", j);
+  auto run_dir = dir_ / "run";
+  auto r = run("train " + cfg.string() + " --out " + run_dir.string());
+  EXPECT_NE(r.rc, 0) << r.out;
+  EXPECT_FALSE(fs::exists(run_dir)) << r.out;
+  ASSERT_EQ(run("train " + write_config("ok.json", vi_config(10)).string() + " --out " + run_dir.string()).rc, 0);
+  EXPECT_TRUE(fs::exists(run_dir / "gen-0000.ckpt"));
 }
 
 // Every variational method is available through `forget`; on the conjugate model the audit's
