@@ -100,6 +100,21 @@ std::optional<io::Checkpoint> resume_checkpoint(const RunConfig& c, const fs::pa
                              io::LoadExpectations().architecture(c.model->architecture()));
 }
 
+/// A diverged run (NaN / Inf in θ, the posterior's parameters, the chain or its optimizer state)
+/// is a runtime failure (exit 1), never a checkpoint: the last good checkpoint, if any, stays for
+/// --resume with other settings. One host read per checkpoint, not per step.
+void require_finite(const io::Checkpoint& ckpt, int64_t step) {
+  for (const auto& [name, t] : ckpt.tensors) {
+    if (!t.defined() || !t.is_floating_point() || t.numel() == 0) continue;
+    if (!torch::isfinite(t).all().item<bool>()) {
+      throw std::runtime_error(fmt::format(
+          "training diverged: '{}' is not finite at step {}; nothing was saved for this step (an earlier "
+          "checkpoint, if any, is kept). Lower train.lr, or check the data's scale.",
+          name, step));
+    }
+  }
+}
+
 /// load_state's checks (sampler kind, data size, shapes) fail when config.json no longer
 /// matches the checkpoint: the run directory, not the program, is at fault (exit 2).
 template <typename Trainer>
@@ -145,6 +160,7 @@ void train_vi(const TrainArgs& a, const RunConfig& c, const fs::path& run_dir) {
     auto ckpt = generation_checkpoint(c, PosteriorState::gaussian(q), c.dataset.ids(), torch::empty({0}, torch::kLong),
                                       0, {{"method", "vi"}, {"finished", finished}, {"step", trainer.step_count()}});
     trainer.save_state(ckpt, "vi/");
+    require_finite(ckpt, trainer.step_count());
     io::save_checkpoint(ckpt, io::generation_path(run_dir, 0));
   };
   run_loop(trainer, c.vi.steps(), c.checkpoint_every, "-ELBO", save, run_dir, a.output);
@@ -177,6 +193,7 @@ void train_sgmcmc(const TrainArgs& a, const RunConfig& c, const fs::path& run_di
                                                  ids, none, 0, meta)
                          : base_generation_checkpoint(c, ids, none, 0, meta);
     trainer.save_state(ckpt, "sgmcmc/");
+    require_finite(ckpt, trainer.step_count());
     io::save_checkpoint(ckpt, io::generation_path(run_dir, 0));
   };
   run_loop(trainer, c.sgmcmc.steps(), c.checkpoint_every, "U", save, run_dir, a.output);

@@ -72,6 +72,19 @@ TEST_F(Cli, FailedTrainLeavesNothingBehind) {
   EXPECT_TRUE(fs::exists(run_dir / "gen-0000.ckpt"));
 }
 
+// SGLD with a step size of 1e6 on the conjugate model diverges within a few steps: a failed run
+// (exit 1, naming the tensor), with no checkpoint and no run directory left.
+TEST_F(Cli, DivergedTrainingIsAFailureNotAFinishedRun) {
+  auto j = exact_config();
+  j["train"] = {{"method", "sgld"}, {"steps", 200}, {"lr", 1e6}, {"checkpoint_every", 0}};
+  auto cfg = write_config("diverge.json", j);
+  auto run_dir = dir_ / "run";
+  auto r = run("train " + cfg.string() + " --out " + run_dir.string());
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("training diverged"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(run_dir)) << r.out;
+}
+
 // Every variational method is available through `forget`; on the conjugate model the audit's
 // certificate (KL to the exact retrained posterior) shows how close each got.
 TEST_F(Cli, VariationalForgetMethodsWriteGenerations) {
