@@ -1,5 +1,7 @@
 #include "run_config.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 
 #include "config/data_section.h"
@@ -55,9 +57,18 @@ RunConfig load_run_config(const nlohmann::json& json, const std::filesystem::pat
     return models::resolve_path(p, base_dir, field);
   }};
   auto model_section = root.object("model");
-  c.model = models::make_model(model_section, c.dataset, model_context);
-  check_model_contract(*c.model, c.dataset.batch(),
-                       model_section.path() + " (kind \"" + model_section.get<std::string>("kind", "linear_regression") + "\")");
+  const auto kind = model_section.get<std::string>("kind", "linear_regression");
+  try {
+    c.model = models::make_model(model_section, c.dataset, model_context);
+    check_model_contract(*c.model, c.dataset.batch(), model_section.path() + " (kind \"" + kind + "\")");
+  } catch (const c10::Error& e) {
+    // A model that cannot be built on, or evaluated on, the data the config names (e.g. a
+    // classifier on the default synthetic regression set when "data" is missing) is the config's
+    // fault: exit 2 with both sections named, not a tensor-indexing message.
+    throw io::ConfigError(fmt::format("model (kind \"{}\") does not fit the data ({}): {}", kind,
+                                      root.has("data") ? "the \"data\" section" : "no \"data\" section: the default synthetic regression set",
+                                      e.what_without_backtrace()));
+  }
   auto posterior = root.object("posterior");
   c.family = posterior.get_enum("family", c.family, {"full_rank", "mean_field"});
   c.init_scale = posterior.get<double>("init_scale", c.init_scale, Range::positive());

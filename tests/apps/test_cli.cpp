@@ -72,6 +72,17 @@ TEST_F(Cli, FailedTrainLeavesNothingBehind) {
   EXPECT_TRUE(fs::exists(run_dir / "gen-0000.ckpt"));
 }
 
+// A classifier without a "data" section meets the default synthetic regression set: a config
+// error (exit 2) naming both, not a tensor-indexing message, and nothing written.
+TEST_F(Cli, ModelThatDoesNotFitTheDataIsAConfigError) {
+  nlohmann::json j = {{"seed", 0}, {"model", {{"kind", "logistic"}}}, {"train", {{"method", "vi"}, {"steps", 10}}}};
+  auto run_dir = dir_ / "run";
+  auto r = run("train " + write_config("nodata.json", j).string() + " --out " + run_dir.string());
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("model (kind \"logistic\") does not fit the data (no \"data\" section"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(run_dir)) << r.out;
+}
+
 // SGLD with a step size of 1e6 on the conjugate model diverges within a few steps: a failed run
 // (exit 1, naming the tensor), with no checkpoint and no run directory left.
 TEST_F(Cli, DivergedTrainingIsAFailureNotAFinishedRun) {
