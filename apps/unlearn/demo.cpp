@@ -107,18 +107,29 @@ struct ResultRow {
   double kl_erased = 0.0;
 };
 
+/// The cells of one CSV line (no quoting in our tables), empty ones included: "a,,b," is four
+/// cells. (std::getline on ',' drops a trailing empty cell, which silently dropped every row
+/// whose last column, log_lambda, is empty.)
+std::vector<std::string> split_csv_line(const std::string& line) {
+  std::vector<std::string> cells(1);
+  for (char ch : line) {
+    if (ch == ',') cells.emplace_back();
+    else if (ch != '\r') cells.back() += ch;
+  }
+  return cells;
+}
+
 std::vector<ResultRow> read_results(const std::filesystem::path& csv) {
   std::ifstream in(csv);
   std::string line;
   std::getline(in, line);
-  std::vector<std::string> header;
-  for (std::stringstream ss(line); std::getline(ss, line, ',');) header.push_back(line);
-  auto column = std::find(header.begin(), header.end(), "kl_erased_mean") - header.begin();
+  const auto header = split_csv_line(line);
+  const auto column = std::find(header.begin(), header.end(), "kl_erased_mean") - header.begin();
+  TORCH_CHECK(column < static_cast<std::ptrdiff_t>(header.size()), csv.string(), " has no kl_erased_mean column");
   std::vector<ResultRow> rows;
   while (std::getline(in, line)) {
-    std::vector<std::string> cells;
-    for (std::stringstream ss(line); std::getline(ss, line, ',');) cells.push_back(line);
-    if (cells.size() < header.size()) continue;
+    const auto cells = split_csv_line(line);
+    if (cells.size() != header.size() || cells[column].empty()) continue;
     rows.push_back({cells[0], cells[1], std::stod(cells[column])});
   }
   return rows;
@@ -138,7 +149,7 @@ void summarise_moons(const std::filesystem::path& out) {
     if ((r.method == "rkl" || r.method == "rkl_closed") && (!best_rkl || r.kl_erased < best_rkl->kl_erased)) best_rkl = &r;
     if (r.method == "eubo" && !r.lambda.empty() && std::stod(r.lambda) == 0.0) eubo_zero = &r;
   }
-  if (!full || !retrain) return;
+  TORCH_CHECK(full && retrain, (out / "results.csv").string(), " has no \"full\" or \"retrain\" row to summarise");
   fmt::print("\nIn words (averaged predictive KL to the retrained posterior on the erased points; lower is better):\n");
   fmt::print("  doing nothing leaves {:.3g}; retraining on D_r, the target, reaches {:.3g}.\n", full->kl_erased,
              retrain->kl_erased);
