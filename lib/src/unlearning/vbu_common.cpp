@@ -173,7 +173,15 @@ NoiseSource::NoiseSource(int64_t num_samples, int64_t dim, const torch::TensorOp
     : shape_{num_samples, dim}, options_(options.requires_grad(false)) {}
 
 const torch::Tensor& NoiseSource::next(torch::Generator& gen) {
-  out_ = standard_normal(shape_, options_, gen, scratch_);
+  if (gen.device().type() == options_.device().type()) {
+    out_ = standard_normal(shape_, options_, gen, scratch_);
+    return out_;
+  }
+  // A CPU generator for a CUDA posterior: draw into the reused buffer on the generator's device
+  // and copy into a reused one on the posterior's, so the step allocates nothing.
+  const auto& drawn = standard_normal(shape_, options_.device(gen.device()), gen, scratch_);
+  if (!out_.defined()) out_ = torch::empty(shape_, options_);
+  out_.copy_(drawn);
   return out_;
 }
 
