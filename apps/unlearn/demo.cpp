@@ -4,7 +4,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -103,34 +103,25 @@ void run_conjugate_demo(const DemoOptions& o) {
 
 /// One row of the study's results.csv: method, λ (empty for full / retrain) and the erased-data KL.
 struct ResultRow {
-  std::string method, lambda;
+  std::string method;
+  std::optional<double> lambda;  // null for the full / retrain rows and for rows given as ln λ
+  std::string threshold;         // as printed: "1e-05", or "exp(-12725)" for a row given as ln λ
   double kl_erased = 0.0;
 };
 
-/// The cells of one CSV line (no quoting in our tables), empty ones included: "a,,b," is four
-/// cells. (std::getline on ',' drops a trailing empty cell, which silently dropped every row
-/// whose last column, log_lambda, is empty.)
-std::vector<std::string> split_csv_line(const std::string& line) {
-  std::vector<std::string> cells(1);
-  for (char ch : line) {
-    if (ch == ',') cells.emplace_back();
-    else if (ch != '\r') cells.back() += ch;
-  }
-  return cells;
-}
-
-std::vector<ResultRow> read_results(const std::filesystem::path& csv) {
-  std::ifstream in(csv);
-  std::string line;
-  std::getline(in, line);
-  const auto header = split_csv_line(line);
-  const auto column = std::find(header.begin(), header.end(), "kl_erased_mean") - header.begin();
-  TORCH_CHECK(column < static_cast<std::ptrdiff_t>(header.size()), csv.string(), " has no kl_erased_mean column");
+/// The rows of the study's results.json (the same table as results.csv, typed).
+std::vector<ResultRow> read_results(const std::filesystem::path& json_path) {
+  const auto json = io::parse_json_file(json_path);
   std::vector<ResultRow> rows;
-  while (std::getline(in, line)) {
-    const auto cells = split_csv_line(line);
-    if (cells.size() != header.size() || cells[column].empty()) continue;
-    rows.push_back({cells[0], cells[1], std::stod(cells[column])});
+  for (const auto& r : json.at("rows")) {
+    ResultRow row{r.at("method").get<std::string>(), std::nullopt, "", r.at("kl_erased_mean").get<double>()};
+    if (r.at("lambda").is_number()) {
+      row.lambda = r.at("lambda").get<double>();
+      row.threshold = fmt::format("{:g}", *row.lambda);
+    } else if (r.contains("log_lambda") && r.at("log_lambda").is_number()) {
+      row.threshold = fmt::format("exp({:g})", r.at("log_lambda").get<double>());
+    }
+    rows.push_back(std::move(row));
   }
   return rows;
 }
@@ -138,7 +129,7 @@ std::vector<ResultRow> read_results(const std::filesystem::path& csv) {
 /// Three or four lines in words, computed from the run's table: where doing nothing and retraining
 /// leave the erased data, the best reverse KL, and EUBO at λ = 0 (catastrophic unlearning).
 void summarise_moons(const std::filesystem::path& out) {
-  auto rows = read_results(out / "results.csv");
+  auto rows = read_results(out / "results.json");
   const ResultRow* full = nullptr;
   const ResultRow* retrain = nullptr;
   const ResultRow* best_rkl = nullptr;
@@ -147,15 +138,15 @@ void summarise_moons(const std::filesystem::path& out) {
     if (r.method == "full") full = &r;
     if (r.method == "retrain") retrain = &r;
     if ((r.method == "rkl" || r.method == "rkl_closed") && (!best_rkl || r.kl_erased < best_rkl->kl_erased)) best_rkl = &r;
-    if (r.method == "eubo" && !r.lambda.empty() && std::stod(r.lambda) == 0.0) eubo_zero = &r;
+    if (r.method == "eubo" && r.lambda == 0.0) eubo_zero = &r;
   }
-  TORCH_CHECK(full && retrain, (out / "results.csv").string(), " has no \"full\" or \"retrain\" row to summarise");
+  TORCH_CHECK(full && retrain, (out / "results.json").string(), " has no \"full\" or \"retrain\" row to summarise");
   fmt::print("\nIn words (averaged predictive KL to the retrained posterior on the erased points; lower is better):\n");
   fmt::print("  doing nothing leaves {:.3g}; retraining on D_r, the target, reaches {:.3g}.\n", full->kl_erased,
              retrain->kl_erased);
   if (best_rkl)
     fmt::print("  {} at λ = {} brings it to {:.3g} without retraining.\n", best_rkl->method == "rkl" ? "reverse KL" : "closed-form reverse KL",
-               best_rkl->lambda, best_rkl->kl_erased);
+               best_rkl->threshold, best_rkl->kl_erased);
   if (eubo_zero)
     fmt::print("  EUBO at λ = 0 gives {:.3g}: {} (the adjusted likelihood, λ > 0, is what prevents it).\n", eubo_zero->kl_erased,
                eubo_zero->kl_erased > full->kl_erased ? "catastrophic unlearning, worse than doing nothing" : "no better than λ > 0");

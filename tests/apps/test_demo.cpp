@@ -1,9 +1,6 @@
 // `unlearn demo`, the README's first command: it runs, and its lines in words are the run's own
-// numbers (read back from the results.csv it wrote), not text that could drift from them.
+// numbers (read back from the results.json it wrote), not text that could drift from them.
 #include "cli_support.h"
-
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 
@@ -11,19 +8,9 @@ namespace {
 using namespace cli_test;
 
 // The "full" row's averaged KL on the erased points, formatted as the demo prints it (%.3g).
-std::string full_row_kl(const fs::path& csv) {
-  std::ifstream in(csv);
-  std::string line;
-  std::getline(in, line);  // header: method,lambda,kl_erased_mean,...
-  while (std::getline(in, line)) {
-    if (line.rfind("full,", 0) != 0) continue;
-    std::stringstream ss(line);
-    std::string method, lambda, kl;
-    std::getline(ss, method, ',');
-    std::getline(ss, lambda, ',');
-    std::getline(ss, kl, ',');
-    return fmt::format("{:.3g}", std::stod(kl));
-  }
+std::string full_row_kl(const fs::path& results_json) {
+  for (const auto& r : nlohmann::json::parse(slurp(results_json)).at("rows"))
+    if (r.at("method") == "full") return fmt::format("{:.3g}", r.at("kl_erased_mean").get<double>());
   return "(no full row)";
 }
 
@@ -33,7 +20,7 @@ TEST_F(CliTest, DemoSaysWhatItShowsInItsOwnNumbers) {
   ASSERT_EQ(r.rc, 0) << r.out;
   EXPECT_NE(r.out.find("KL(unlearned ‖ retrained)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("In words"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("doing nothing leaves " + full_row_kl(out / "results.csv") + ";"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("doing nothing leaves " + full_row_kl(out / "results.json") + ";"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("EUBO at λ = 0 gives"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("reverse KL at λ = "), std::string::npos) << r.out;
 }
