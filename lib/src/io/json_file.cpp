@@ -30,6 +30,14 @@ std::string position_of(const std::string& text, size_t at) {
   return fmt::format("line {}, column {}", line, column);
 }
 
+// e.what() without nlohmann's "[json.exception.parse_error.101] " prefix.
+std::string without_json_prefix(const char* what) {
+  std::string reason = what;
+  const auto bracket = reason.find("] ");
+  if (reason.rfind("[json.exception.", 0) == 0 && bracket != std::string::npos) reason = reason.substr(bracket + 2);
+  return reason;
+}
+
 }  // namespace
 
 nlohmann::json parse_json_string(const std::string& text, const std::string& source) {
@@ -57,17 +65,13 @@ nlohmann::json parse_json_string(const std::string& text, const std::string& sou
   try {
     out = json::parse(text, check_keys);
   } catch (const json::parse_error& e) {
-    // e.what() is "[json.exception.parse_error.101] parse error at line 3, column 5: ...".
-    std::string reason = e.what();
-    const auto bracket = reason.find("] ");
-    if (reason.rfind("[json.exception.", 0) == 0 && bracket != std::string::npos) reason = reason.substr(bracket + 2);
+    // "parse error at line 3, column 5: ..." once the prefix is gone.
+    const auto reason = without_json_prefix(e.what());
     throw ConfigError(fmt::format("{}: invalid JSON: {} (byte {})", source, reason, e.byte));
   } catch (const json::out_of_range& e) {
     // A number beyond double's range, e.g. 1e400 ("number overflow parsing '1e400'"): nlohmann
     // gives no position, so find the token.
-    std::string reason = e.what();
-    const auto bracket = reason.find("] ");
-    if (reason.rfind("[json.exception.", 0) == 0 && bracket != std::string::npos) reason = reason.substr(bracket + 2);
+    const auto reason = without_json_prefix(e.what());
     std::string where;
     const auto quote = reason.find('\'');
     if (quote != std::string::npos) {
