@@ -133,8 +133,11 @@ TEST_F(CliDistributed, ADeadRankStopsTheOthersWithinTheTimeoutAndKeepsTheLastChe
   const std::string rank0 = slurp(log);
   EXPECT_EQ(rc, 1) << out << rank0;
   EXPECT_LT(seconds, 5.0 + 2.0) << out;
-  EXPECT_NE(rank0.find("rank 0 of 2: all_reduce_sum failed: another rank died or stalled"), std::string::npos)
-      << rank0;
+  // Which collective rank 0 is in when its peer dies depends on timing (the gradient's sum or the
+  // per-step interrupt check's max; seen both when other tests load the cores): either must stop it.
+  const bool sum = rank0.find("rank 0 of 2: all_reduce_sum failed: another rank died or stalled") != std::string::npos;
+  const bool max = rank0.find("rank 0 of 2: all_reduce_max failed: another rank died or stalled") != std::string::npos;
+  EXPECT_TRUE(sum || max) << rank0;
   // The last periodic checkpoint is whole (checksummed load) and resumable with one process.
   expect_good_checkpoint(run_dir);
 
