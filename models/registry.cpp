@@ -29,7 +29,7 @@ std::shared_ptr<Model> make_linear_regression(const io::JsonObjectReader& r, con
 std::shared_ptr<Model> make_logistic(const io::JsonObjectReader& r, const data::Dataset& d, const ModelContext&) {
   auto o = LogisticOptions(num_features(d));
   auto classes_in_data = d.size() > 0 ? d.y().max().item<int64_t>() + 1 : 2;
-  o.num_classes(r.get<int64_t>("num_classes", std::max<int64_t>(2, classes_in_data), Range::at_least(2)));
+  o.num_classes(r.get<int64_t>("num_classes", std::max<int64_t>(2, classes_in_data), Range::count(2)));
   o.prior_std(r.get<double>("prior_std", o.prior_std(), Range::positive()));
   o.standardize(r.get<bool>("standardize", o.standardize()));
   auto model = Logistic(o);

@@ -32,8 +32,18 @@ std::vector<std::string> plugin_arguments(int argc, char** argv) {
   return paths;
 }
 
+// Messages echo what they were given (a path, a value); a 100 KB argument must not become a
+// 100 KB error. The head names the field and the problem, so that is what is kept.
+constexpr std::size_t kMaxMessageChars = 2000;
+
 int report(const char* message, int code) {
-  fmt::print(stderr, "error: {}\n", message);
+  std::string text(message);
+  if (text.size() > kMaxMessageChars) {
+    const auto cut = text.size() - kMaxMessageChars;
+    text.resize(kMaxMessageChars);
+    text += fmt::format("... ({} more characters)", cut);
+  }
+  fmt::print(stderr, "error: {}\n", text);
   return code;
 }
 
@@ -68,6 +78,7 @@ int run_cli(int argc, char** argv) {
   app::add_forget_command(cli);
   app::add_evaluate_command(cli);
   app::add_export_command(cli);
+  app::add_verify_command(cli);
   app::add_experiment_command(cli);
   app::add_launch_command(cli);
   app::add_bench_command(cli);

@@ -13,6 +13,7 @@ void add_bench_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_forget_command(CLI::App& app);
 void add_export_command(CLI::App& app);
+void add_verify_command(CLI::App& app);  // verify.cpp: the hash chain and the deletion receipts
 void add_evaluate_command(CLI::App& app);
 void add_experiment_command(CLI::App& app);
 void add_launch_command(CLI::App& app);  // launch.cpp: N data-parallel processes on loopback

@@ -15,12 +15,16 @@
 #include "method_flags.h"
 #include "output.h"
 #include "progress.h"
+#include "run_lineage.h"
 #include "run_store.h"
+#include "run_writer.h"
 #include "unlearn/data/csv.h"
 #include "unlearn/distributed/data_parallel.h"
 #include "unlearn/io/audit_log.h"
 #include "unlearn/io/config_error.h"
 #include "unlearn/io/run_dir.h"
+#include "unlearn/io/run_lock.h"
+#include "unlearn/io/sha256.h"
 #include "unlearn/unlearning/exact_conjugate.h"
 #include "unlearn/unlearning/method_registry.h"
 #include "unlearn/unlearning/request.h"
@@ -40,6 +44,7 @@ struct ForgetArgs {
   MethodFlags flags;
   int64_t removal_batch = 0;
   uint64_t seed = 0;
+  double wait_seconds = 0;
   OutputMode output;
   DistributedArgs dist;
 };
@@ -83,6 +88,10 @@ void add_exact_gap(const RunConfig& c, const PosteriorState& state, const data::
 
 void run_forget(const ForgetArgs& a) {
   fs::path run_dir(a.run_dir);
+  // Rank 0 writes: it holds the run's lock from before it reads the newest generation until its
+  // own is committed, so two requests can never both build on the same parent.
+  std::optional<RunWriter> writer;
+  if (g_cluster->is_root()) writer = open_run_for_writing(run_dir, "unlearn forget", a.wait_seconds);
   auto c = load_run(run_dir);
   auto g = load_generation(c, run_dir);
   auto ids = parse_ids(a);
@@ -112,10 +121,31 @@ void run_forget(const ForgetArgs& a) {
   const int next = g.number + 1;
   record["generation"] = next;
   record["time"] = static_cast<int64_t>(std::time(nullptr));
+  record["ids_sha256"] = ids_sha256(ids);
+  record["previous_record_sha256"] =
+      g.metadata.contains("request") ? nlohmann::json(record_sha256(g.metadata["request"])) : nlohmann::json(nullptr);
+  // The record lives inside the generation: renaming the checkpoint into place commits the
+  // request and its record together (docs/architecture.md, "Run directories: commit protocol").
   auto ckpt = generation_checkpoint(c, result.state, remaining.ids(), torch::cat({g.erased_ids, ids}), next,
-                                    {{"method", a.method}, {"parent", g.number}});
-  io::save_checkpoint(ckpt, io::generation_path(run_dir, next));
-  io::append_audit_line(run_dir / "audit.jsonl", record);
+                                    {{"method", a.method},
+                                     {"parent", g.number},
+                                     {"lineage", lineage_json(g.identity, g.file_sha256)},
+                                     {"request", record}});
+  const auto path = io::generation_path(run_dir, next);
+  writer->prepare_commit(a.output);  // the log is whole again before this request's line follows
+  io::save_checkpoint(ckpt, path);
+  // Committed. The human-readable log follows; if it cannot be written (a full disk), the request
+  // stands and the next writer restores the line from the checkpoint, so this is a note, not a
+  // failure that would invite the user to repeat an erase that has already happened.
+  record["checkpoint_sha256"] = io::sha256_file(path);
+  try {
+    io::append_audit_line(run_dir / "audit.jsonl", record);
+  } catch (const c10::Error& e) {
+    fmt::print(stderr,
+               "note: generation {} is committed, but its line in audit.jsonl could not be written ({}); the next "
+               "command that writes {} restores it from the checkpoint\n",
+               next, e.what_without_backtrace(), run_dir.string());
+  }
   record["run_dir"] = run_dir.string();
   record["checkpoint"] = io::generation_path(run_dir, next).string();
   a.output.emit(record);
@@ -147,6 +177,7 @@ void add_forget_command(CLI::App& app) {
                   "ids per sequential batch: the request is forgotten batch after batch (default: all at once)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   cmd->add_option("--seed", a->seed, "seed of the request's random numbers (noise, minibatches)");
+  add_wait_option(*cmd, a->wait_seconds);
   add_method_flags(*cmd, a->flags);
   cmd->add_option("--log-every", a->output.log_every, "progress: a line every k steps when stdout is not a terminal")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));

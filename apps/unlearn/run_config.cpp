@@ -32,14 +32,14 @@ void hold_out_test(RunConfig& c, double fraction, const std::string& field) {
 
 // SG-MCMC's keys (the VI ones are unknown keys here, so a config cannot silently mix them).
 void read_sgmcmc(const io::JsonObjectReader& t, RunConfig& c) {
-  const auto steps = t.get<int64_t>("steps", 2000, Range::at_least(1));
+  const auto steps = t.get<int64_t>("steps", 2000, Range::steps());
   auto defaults = inference::SGMCMCOptions()
                       .sampler(c.method == TrainingMethod::kSGLD ? inference::Sampler::kSGLD : inference::Sampler::kSGHMC)
                       .seed(c.seed)
                       .steps(steps)
                       .bank(inference::SampleBankOptions().burn_in(std::min<int64_t>(500, steps / 2)).thinning(10).capacity(100));
   c.sgmcmc = inference::read_sgmcmc_options(t, defaults);
-  c.checkpoint_every = t.get<int64_t>("checkpoint_every", 500, Range::non_negative());
+  c.checkpoint_every = t.get<int64_t>("checkpoint_every", 500, Range::steps(0));
 }
 
 }  // namespace
@@ -80,10 +80,10 @@ RunConfig load_run_config(const nlohmann::json& json, const std::filesystem::pat
     return c;
   }
   c.vi.seed(c.seed);
-  c.vi.steps(t.get<int64_t>("steps", 2000, Range::at_least(1)));
-  c.vi.num_samples(t.get<int64_t>("num_samples", 100, Range::at_least(1)));
+  c.vi.steps(t.get<int64_t>("steps", 2000, Range::steps()));
+  c.vi.num_samples(t.get<int64_t>("num_samples", 100, Range::count()));
   c.vi.lr(t.get<double>("lr", 1e-2, Range::positive()));
-  c.vi.batch_size(t.get<int64_t>("batch_size", 0, Range::non_negative()));
+  c.vi.batch_size(t.get<int64_t>("batch_size", 0, Range::count(0)));
   c.vi.analytic_kl(t.get<bool>("analytic_kl", false));
   c.vi.local_reparameterisation(t.get<bool>("local_reparameterisation", false));
   if (c.vi.local_reparameterisation() &&
@@ -91,7 +91,7 @@ RunConfig load_run_config(const nlohmann::json& json, const std::filesystem::pat
     throw io::ConfigError(t.field("local_reparameterisation") +
                           " = true needs a model that has it (bnn_mlp, bnn_lenet; this run's is " +
                           c.model->architecture() + "), posterior.family = \"mean_field\" and analytic_kl = true");
-  c.checkpoint_every = t.get<int64_t>("checkpoint_every", 500, Range::non_negative());
+  c.checkpoint_every = t.get<int64_t>("checkpoint_every", 500, Range::steps(0));
   root.finish();
   return c;
 }

@@ -6,13 +6,20 @@
 #include "unlearn/io/config_error.h"
 #include "unlearn/io/json_config.h"
 #include "unlearn/io/run_dir.h"
+#include "unlearn/io/sha256.h"
 
 namespace unlearn::app {
 namespace fs = std::filesystem;
 
+void require_run_directory(const fs::path& run_dir) {
+  std::error_code ec;  // a name the file system cannot even look up (too long, ...) is bad input too
+  if (!fs::is_directory(run_dir, ec))
+    throw io::ConfigError("run directory '" + run_dir.string() + "' does not exist" +
+                          (ec && ec != std::errc::no_such_file_or_directory ? " (" + ec.message() + ")" : std::string()));
+}
+
 RunConfig load_run(const fs::path& run_dir) {
-  if (!fs::is_directory(run_dir))
-    throw io::ConfigError("run directory '" + run_dir.string() + "' does not exist");
+  require_run_directory(run_dir);
   auto config_path = run_dir / "config.json";
   if (!fs::exists(config_path))
     throw io::ConfigError("'" + run_dir.string() + "' is not a run directory: no config.json");
@@ -121,14 +128,25 @@ io::Checkpoint generation_checkpoint(const RunConfig& config, const PosteriorSta
 
 Generation load_generation(const RunConfig& config, const fs::path& run_dir,
                            std::optional<int> number) {
+  const bool latest = !number;
   if (!number) number = io::latest_generation(run_dir);
   if (!number) throw io::ConfigError("run directory '" + run_dir.string() + "' holds no checkpoint");
+  if (latest) {
+    const int audited = latest_audited_generation(run_dir);
+    if (audited > *number)
+      throw io::ConfigError("audit.jsonl of " + run_dir.string() + " records generation " + std::to_string(audited) +
+                            ", but the newest checkpoint is generation " + std::to_string(*number) +
+                            ": the directory was rolled back or a generation deleted, which would bring erased ids "
+                            "back; restore " + io::generation_path(run_dir, audited).filename().string());
+  }
   Generation g;
   g.number = *number;
-  g.checkpoint = io::load_checkpoint(
-      io::generation_path(run_dir, *number),
-      io::LoadExpectations().architecture(config.model->architecture()));
+  const auto path = io::generation_path(run_dir, *number);
+  g.checkpoint = io::load_checkpoint(path, io::LoadExpectations().architecture(config.model->architecture()));
   g.metadata = g.checkpoint.metadata;
+  g.identity = identify_run(run_dir, config);
+  check_lineage(run_dir, g.identity, *number, g.metadata);
+  g.file_sha256 = run_file_sha256(path);
   if (!g.metadata.value("finished", true))
     throw io::ConfigError(gen_name(*number) + " of " + run_dir.string() + " has not finished training (step " +
                           std::to_string(g.metadata.value("step", int64_t{0})) + "): continue it with `unlearn train --resume " +

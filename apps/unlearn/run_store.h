@@ -17,6 +17,7 @@
 #include <optional>
 
 #include "run_config.h"
+#include "run_lineage.h"
 #include "unlearn/io/checkpoint.h"
 #include "unlearn/unlearning/posterior_state.h"
 
@@ -30,7 +31,13 @@ struct Generation {
   torch::Tensor erased_ids;   ///< ids erased since training, in request order
   nlohmann::json metadata;
   io::Checkpoint checkpoint;  ///< everything the file held
+  RunIdentity identity;       ///< the hashes of config.json and of the data, as they are now
+  std::string file_sha256;    ///< of this generation's file: the next generation's parent_sha256
 };
+
+/// An io::ConfigError unless `run_dir` names an existing directory (also for names the file
+/// system cannot look up, e.g. too long).
+void require_run_directory(const std::filesystem::path& run_dir);
 
 /// The config of a run directory (RUN_DIR/config.json), rebuilt.
 RunConfig load_run(const std::filesystem::path& run_dir);
@@ -45,8 +52,10 @@ io::Checkpoint generation_checkpoint(const RunConfig& config, const PosteriorSta
                                      const torch::Tensor& trained_ids, const torch::Tensor& erased_ids, int number,
                                      nlohmann::json metadata);
 
-/// Loads generation `number` (default: the latest) and checks it against the config's model.
-/// A generation 0 whose training has not finished is an io::ConfigError that says how to resume.
+/// Loads generation `number` (default: the latest) and checks it against the config's model and
+/// against the directory (run_lineage.h: config.json, the data, its parent's file; for the latest,
+/// that audit.jsonl records no later generation: a rolled-back directory). A generation 0 whose
+/// training has not finished is an io::ConfigError that says how to resume.
 Generation load_generation(const RunConfig& config, const std::filesystem::path& run_dir,
                            std::optional<int> number = std::nullopt);
 

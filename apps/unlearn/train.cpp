@@ -13,7 +13,9 @@
 #include "output.h"
 #include "plugins.h"
 #include "progress.h"
+#include "run_lineage.h"
 #include "run_store.h"
+#include "run_writer.h"
 #include "unlearn/io/atomic_file.h"
 #include "unlearn/distributed/data_parallel.h"
 #include "unlearn/io/config_error.h"
@@ -45,6 +47,7 @@ struct TrainArgs {
   std::string config;
   std::string out;
   std::string resume;
+  double wait_seconds = 0;
   OutputMode output;
   DistributedArgs dist;
 };
@@ -146,7 +149,7 @@ std::optional<int64_t> resume_if_asked(const TrainArgs& a, const RunConfig& c, c
   return trainer.step_count();
 }
 
-void train_vi(const TrainArgs& a, const RunConfig& c, const fs::path& run_dir) {
+void train_vi(const TrainArgs& a, const RunConfig& c, const fs::path& run_dir, const nlohmann::json& lineage) {
   auto t0 = std::chrono::steady_clock::now();
   auto q = make_posterior(c);
   auto sharded = distributed::shard_for_training(g_cluster, c.dataset);  // W = 1: the data set itself
@@ -158,7 +161,7 @@ void train_vi(const TrainArgs& a, const RunConfig& c, const fs::path& run_dir) {
   auto save = [&](bool finished) {
     if (!g_cluster->is_root()) return;
     auto ckpt = generation_checkpoint(c, PosteriorState::gaussian(q), c.dataset.ids(), torch::empty({0}, torch::kLong),
-                                      0, {{"method", "vi"}, {"finished", finished}, {"step", trainer.step_count()}});
+                                      0, {{"method", "vi"}, {"finished", finished}, {"step", trainer.step_count()}, {"lineage", lineage}});
     trainer.save_state(ckpt, "vi/");
     require_finite(ckpt, trainer.step_count());
     io::save_checkpoint(ckpt, io::generation_path(run_dir, 0));
@@ -173,7 +176,7 @@ void train_vi(const TrainArgs& a, const RunConfig& c, const fs::path& run_dir) {
           {"objective", json_number(trainer.last_objective().defined() ? trainer.last_objective().sum().item<double>() : NAN)}});
 }
 
-void train_sgmcmc(const TrainArgs& a, const RunConfig& c, const fs::path& run_dir) {
+void train_sgmcmc(const TrainArgs& a, const RunConfig& c, const fs::path& run_dir, const nlohmann::json& lineage) {
   auto t0 = std::chrono::steady_clock::now();
   auto sharded = distributed::shard_for_training(g_cluster, c.dataset);  // W = 1: the data set itself
   inference::SGMCMCTrainer trainer(c.model, sharded.index, c.sgmcmc);
@@ -183,7 +186,8 @@ void train_sgmcmc(const TrainArgs& a, const RunConfig& c, const fs::path& run_di
   const int64_t resumed_from = *resumed;
   auto save = [&](bool finished) {
     if (!g_cluster->is_root()) return;
-    nlohmann::json meta{{"method", c.method_name()}, {"finished", finished}, {"step", trainer.step_count()}};
+    nlohmann::json meta{
+        {"method", c.method_name()}, {"finished", finished}, {"step", trainer.step_count()}, {"lineage", lineage}};
     auto ids = c.dataset.ids();
     auto none = torch::empty({0}, torch::kLong);
     // A finished chain is a posterior (bank + chain state); an unfinished one only a trainer state.
@@ -207,11 +211,11 @@ void train_sgmcmc(const TrainArgs& a, const RunConfig& c, const fs::path& run_di
           {"objective", json_number(trainer.last_energy().defined() ? trainer.last_energy().item<double>() : NAN)}});
 }
 
-void train_exact(const TrainArgs& a, const RunConfig& c, const fs::path& run_dir) {
+void train_exact(const TrainArgs& a, const RunConfig& c, const fs::path& run_dir, const nlohmann::json& lineage) {
   auto t0 = std::chrono::steady_clock::now();
   auto state = train_posterior(*c.model, c.recipe(), c.dataset);
   auto ckpt = generation_checkpoint(c, state, c.dataset.ids(), torch::empty({0}, torch::kLong), 0,
-                                    {{"method", "exact"}, {"finished", true}, {"step", 0}});
+                                    {{"method", "exact"}, {"finished", true}, {"step", 0}, {"lineage", lineage}});
   if (g_cluster->is_root()) io::save_checkpoint(ckpt, io::generation_path(run_dir, 0));
   report(a, run_dir, {{"method", "exact"}, {"finished", true}, {"steps", 0}, {"seconds", seconds_since(t0)}});
 }
@@ -220,10 +224,13 @@ void run_train(const TrainArgs& a) {
   fs::path run_dir;
   RunConfig c;
   bool created = false;  // this command made run_dir (a fresh train, on rank 0)
+  std::optional<io::RunLock> lock;    // rank 0 writes the run directory, under its lock
+  std::optional<RunWriter> writer;    // ... which --resume takes through open_run_for_writing
   if (!a.resume.empty()) {
     if (!a.config.empty() || !a.out.empty())
       throw io::ConfigError("--resume RUN_DIR takes the config from RUN_DIR/config.json: drop CONFIG and --out");
     run_dir = a.resume;
+    if (g_cluster->is_root()) writer = open_run_for_writing(run_dir, "unlearn train --resume", a.wait_seconds);
     c = load_run(run_dir);
   } else {
     if (a.config.empty() || a.out.empty())
@@ -232,23 +239,49 @@ void run_train(const TrainArgs& a) {
     c = load_run_config(io::parse_json_file(config_path), config_path.parent_path());
     run_dir = a.out;
     if (g_cluster->is_root()) {
-      if (fs::exists(run_dir) && !fs::is_empty(run_dir))
+      auto refuse_existing = [&] {
         throw io::ConfigError("--out " + run_dir.string() +
                               " already exists and is not empty (use --resume to continue it)");
+      };
+      if (fs::exists(run_dir) && !fs::is_empty(run_dir)) refuse_existing();
+      const auto config_text = c.json.dump(2) + "\n";  // before anything is made: dump() can throw
       fs::create_directories(run_dir);
+      // Two fresh trains racing for one --out: the lock decides, and the loser finds config.json.
+      lock = io::RunLock::acquire(run_dir, "unlearn train", io::RunLockOptions().wait_seconds(a.wait_seconds));
+      if (fs::exists(run_dir / "config.json")) refuse_existing();
       created = true;
       // A plugin's model kind: the run records the plugin, so that using it without is an error
       // that names it (plugins.h). Written before config.json, which marks a run directory.
       auto record = plugin_record(
           c.json.value("model", nlohmann::json::object()).value("kind", std::string("linear_regression")));
       if (!record.is_null()) io::write_text_atomic(run_dir / "plugins.json", record.dump(2) + "\n");
-      io::write_text_atomic(run_dir / "config.json", c.json.dump(2) + "\n");
+      io::write_text_atomic(run_dir / "config.json", config_text);
     }
   }
   try {
-    if (c.method == TrainingMethod::kExact) train_exact(a, c, run_dir);
-    else if (c.is_sgmcmc()) train_sgmcmc(a, c, run_dir);
-    else train_vi(a, c, run_dir);
+    // Generation 0 records what it was computed from (run_lineage.h); a resumed run must still
+    // match what its first checkpoint recorded.
+    // Rank 0 alone writes, so it alone hashes (the other ranks may start before config.json exists).
+    nlohmann::json lineage;
+    if (g_cluster->is_root()) {
+      const auto identity = identify_run(run_dir, c);
+      if (!a.resume.empty() && io::latest_generation(run_dir)) {
+        // An unfinished run may be resumed with other train settings in config.json (a lower lr
+        // after a divergence, fewer steps): its later checkpoints record the new config. The data
+        // must be the same rows it started on.
+        auto gen0 = io::load_checkpoint(io::generation_path(run_dir, 0),
+                                        io::LoadExpectations().architecture(c.model->architecture()));
+        auto recorded = gen0.metadata;
+        if (recorded.contains("lineage") && recorded["lineage"].is_object())
+          recorded["lineage"]["config_sha256"] = identity.config_sha256;
+        check_lineage(run_dir, identity, 0, recorded);
+      }
+      lineage = lineage_json(identity, std::nullopt);
+    }
+    if (writer) writer->prepare_commit(a.output);  // the resumed run is valid: tidy what a kill left
+    if (c.method == TrainingMethod::kExact) train_exact(a, c, run_dir, lineage);
+    else if (c.is_sgmcmc()) train_sgmcmc(a, c, run_dir, lineage);
+    else train_vi(a, c, run_dir, lineage);
   } catch (...) {
     // A fresh run that failed before its first checkpoint leaves nothing behind, so the same
     // --out can be used again; once a checkpoint exists the directory stays, for --resume.
@@ -266,6 +299,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("config", a->config, "JSON config file");
   cmd->add_option("--out", a->out, "run directory to create");
   cmd->add_option("--resume", a->resume, "continue the interrupted run in this directory");
+  add_wait_option(*cmd, a->wait_seconds);
   cmd->add_option("--log-every,--print-every", a->output.log_every,
                   "progress: a line every k steps when stdout is not a terminal (default: about 20 lines)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));

@@ -21,14 +21,14 @@ BnnCommonOptions read_common(const io::JsonObjectReader& r) {
 
 std::shared_ptr<Model> make_bnn(const std::string& kind, const io::JsonObjectReader& r, const data::Dataset& d) {
   const int64_t classes_in_data = d.size() > 0 ? d.y().max().item<int64_t>() + 1 : 10;
-  const int64_t classes = r.get<int64_t>("classes", std::max<int64_t>(2, classes_in_data), Range::at_least(2));
+  const int64_t classes = r.get<int64_t>("classes", std::max<int64_t>(2, classes_in_data), Range::count(2));
   if (kind == "bnn_lenet") {
     return BayesianLeNet(BayesianLeNetOptions().classes(classes).common(read_common(r))).ptr();
   }
   TORCH_CHECK(kind == "bnn_mlp", "make_bnn: unknown kind \"", kind, "\"");
   const int64_t input = d.size() > 0 ? d.x().numel() / d.size() : 0;
   if (input < 1) throw io::ConfigError(r.path() + ": bnn_mlp needs a non-empty data set to size its input");
-  auto hidden = r.get_vector<int64_t>("hidden", {512, 512}, Range::at_least(1));
+  auto hidden = r.get_vector<int64_t>("hidden", {512, 512}, Range::count());
   return BayesianMlp(BayesianMlpOptions(input, classes).hidden(hidden).common(read_common(r))).ptr();
 }
 

@@ -29,7 +29,7 @@ namespace {
 data::Dataset load_fashion_mnist_section(const io::JsonObjectReader& r, uint64_t seed) {
   auto dir = r.get<std::string>("dir", data::kFashionMnistDir);
   auto split = r.get_enum("split", "train", {"train", "test"});
-  auto subset = r.get<int64_t>("subset", 0, Range::non_negative());
+  auto subset = r.get<int64_t>("subset", 0, Range::count(0));
   auto dtype = r.get_choice<torch::Dtype>("dtype", torch::kFloat64, {{"float64", torch::kFloat64}, {"float32", torch::kFloat32}});
   data::Dataset d;
   try {
@@ -51,8 +51,12 @@ data::Dataset load_data(const io::JsonObjectReader& r, const std::filesystem::pa
   auto kind = r.get_enum("kind", "synthetic_regression", {"synthetic_regression", "csv", "fashion_mnist"});
   if (kind == "fashion_mnist") return load_fashion_mnist_section(r, seed);
   if (kind == "synthetic_regression") {
-    auto n = r.get<int64_t>("n", 200, Range::at_least(2));
-    auto features = r.get<int64_t>("features", 3, Range::at_least(1));
+    auto n = r.get<int64_t>("n", 200, Range::count(2));
+    auto features = r.get<int64_t>("features", 3, Range::count(1));
+    if (static_cast<double>(n) * static_cast<double>(features) > Range::kMaxCount)
+      throw io::ConfigError(r.field("n") + " x " + r.field("features") + " = " + std::to_string(n) + " x " +
+                            std::to_string(features) + " values is more than the " +
+                            std::to_string(static_cast<int64_t>(Range::kMaxCount)) + " a synthetic data set may hold");
     auto noise = r.get<double>("noise_std", 0.5, Range::positive());
     auto data_seed = r.get<int64_t>("seed", static_cast<int64_t>(seed), Range::non_negative());
     auto gen = at::detail::createCPUGenerator(static_cast<uint64_t>(data_seed));

@@ -25,9 +25,9 @@ struct Result {
 };
 
 /// Runs `unlearn ARGS` through the shell; `redirect` decides what is captured ("2>&1": both
-/// streams, "2>/dev/null": stdout alone).
-inline Result run(const std::string& args, const std::string& redirect = "2>&1") {
-  std::string cmd = std::string(UNLEARN_BINARY) + " " + args + " " + redirect;
+/// streams, "2>/dev/null": stdout alone); `env` prefixes variables ("UNLEARN_FAULT=...").
+inline Result run(const std::string& args, const std::string& redirect = "2>&1", const std::string& env = "") {
+  std::string cmd = (env.empty() ? "" : env + " ") + std::string(UNLEARN_BINARY) + " " + args + " " + redirect;
   FILE* pipe = popen(cmd.c_str(), "r");
   std::string out;
   std::array<char, 4096> buf{};
@@ -46,11 +46,12 @@ inline std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
-/// Every file of a directory with its bytes: "byte-identical before and after".
+/// Every file of a directory with its bytes: "byte-identical before and after". The run's lock
+/// file is left out: every writer rewrites it with its PID before it reads anything, refused or not.
 inline std::map<std::string, std::string> snapshot(const fs::path& dir) {
   std::map<std::string, std::string> files;
   for (const auto& e : fs::recursive_directory_iterator(dir))
-    if (e.is_regular_file()) files[fs::relative(e.path(), dir).string()] = slurp(e.path());
+    if (e.is_regular_file() && e.path().filename() != "lock") files[fs::relative(e.path(), dir).string()] = slurp(e.path());
   return files;
 }
 

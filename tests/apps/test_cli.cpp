@@ -66,7 +66,15 @@ TEST_F(Cli, FailedTrainLeavesNothingBehind) {
   auto cfg = write_config("huge.json", j);
   auto run_dir = dir_ / "run";
   auto r = run("train " + cfg.string() + " --out " + run_dir.string());
-  EXPECT_NE(r.rc, 0) << r.out;
+  // Range-checked before anything is allocated or written (io::Range::count).
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("train.num_samples"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(run_dir)) << r.out;
+  // A run that fails after its directory was made (diverged at its first checkpoint) removes it.
+  auto d = vi_config(10);
+  d["train"] = {{"method", "sgld"}, {"steps", 50}, {"lr", 1e6}, {"checkpoint_every", 0}};
+  r = run("train " + write_config("diverge.json", d).string() + " --out " + run_dir.string());
+  EXPECT_EQ(r.rc, 1) << r.out;
   EXPECT_FALSE(fs::exists(run_dir)) << r.out;
   ASSERT_EQ(run("train " + write_config("ok.json", vi_config(10)).string() + " --out " + run_dir.string()).rc, 0);
   EXPECT_TRUE(fs::exists(run_dir / "gen-0000.ckpt"));

@@ -26,9 +26,42 @@ T field(const nlohmann::json& json, const char* key) {
 
 }  // namespace
 
+namespace {
+
+// The archive's layout version: 2 keys each parameter's state by its position ("g0.p3": group 0,
+// parameter 3). LibTorch's own Optimizer::save keys it by the parameter's heap address, so two
+// identical runs wrote different bytes (docs/architecture.md, "Run directories"); 1 (no "format"
+// entry) is that archive, still read.
+constexpr int64_t kStateFormat = 2;
+
+std::string param_key(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
+std::string position_key(size_t group, size_t param) {
+  return "g" + std::to_string(group) + ".p" + std::to_string(param);
+}
+
+std::unique_ptr<torch::optim::OptimizerParamState> fresh_state(const std::string& type) {
+  if (type == "adam") return std::make_unique<torch::optim::AdamParamState>();
+  if (type == "sgd") return std::make_unique<torch::optim::SGDParamState>();
+  if (type == "sgld") return std::make_unique<SGLDParamState>();
+  return std::make_unique<SGHMCParamState>();
+}
+
+}  // namespace
+
 torch::Tensor optimizer_state_bytes(const torch::optim::Optimizer& optimizer) {
   torch::serialize::OutputArchive archive;
-  optimizer.save(archive);
+  archive.write("format", c10::IValue(kStateFormat));
+  const auto& state = optimizer.state();
+  const auto& groups = optimizer.param_groups();
+  for (size_t g = 0; g < groups.size(); ++g) {
+    for (size_t i = 0; i < groups[g].params().size(); ++i) {
+      auto it = state.find(param_key(groups[g].params()[i]));
+      if (it == state.end()) continue;  // no step taken for this parameter yet
+      torch::serialize::OutputArchive one;
+      it->second->serialize(one);
+      archive.write(position_key(g, i), one);
+    }
+  }
   std::ostringstream stream;
   archive.save_to(stream);
   const std::string bytes = stream.str();
@@ -44,7 +77,25 @@ void load_optimizer_state_bytes(torch::optim::Optimizer& optimizer, const torch:
   auto cpu = bytes.to(torch::kCPU).contiguous();
   torch::serialize::InputArchive archive;
   archive.load_from(reinterpret_cast<const char*>(cpu.data_ptr<uint8_t>()), static_cast<size_t>(cpu.numel()));
-  optimizer.load(archive);
+  c10::IValue format;
+  if (!archive.try_read("format", format)) {
+    optimizer.load(archive);  // format 1: LibTorch's own archive
+    return;
+  }
+  TORCH_CHECK(format.isInt() && format.toInt() == kStateFormat, "optimizer state: unknown format ", format);
+  const auto type = options_type(optimizer.defaults());
+  auto& state = optimizer.state();
+  state.clear();
+  const auto& groups = optimizer.param_groups();
+  for (size_t g = 0; g < groups.size(); ++g) {
+    for (size_t i = 0; i < groups[g].params().size(); ++i) {
+      torch::serialize::InputArchive one;
+      if (!archive.try_read(position_key(g, i), one)) continue;
+      auto s = fresh_state(type);
+      s->serialize(one);
+      state[param_key(groups[g].params()[i])] = std::move(s);
+    }
+  }
 }
 
 nlohmann::json optimizer_options_to_json(const torch::optim::OptimizerOptions& options) {

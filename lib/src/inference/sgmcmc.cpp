@@ -55,8 +55,8 @@ SGHMCOptions sghmc_options(const SGMCMCOptions& o) {
 
 SGMCMCOptions read_sgmcmc_options(const io::JsonObjectReader& t, SGMCMCOptions o) {
   using io::Range;
-  o.steps(t.get<int64_t>("steps", o.steps(), Range::at_least(1)));
-  o.batch_size(t.get<int64_t>("batch_size", o.batch_size(), Range::non_negative()));
+  o.steps(t.get<int64_t>("steps", o.steps(), Range::steps()));
+  o.batch_size(t.get<int64_t>("batch_size", o.batch_size(), Range::count(0)));
   o.lr(t.get<double>("lr", o.lr(), Range::positive()));
   o.schedule_offset(t.get<double>("schedule_offset", o.schedule_offset(), Range::positive()));
   o.schedule_decay(t.get<double>("schedule_decay", o.schedule_decay(), Range::non_negative()));
@@ -64,9 +64,9 @@ SGMCMCOptions read_sgmcmc_options(const io::JsonObjectReader& t, SGMCMCOptions o
   o.temperature(t.get<double>("temperature", o.temperature(), Range::non_negative()));
   auto b = t.object("bank");
   auto bank = o.bank();
-  bank.burn_in(b.get<int64_t>("burn_in", bank.burn_in(), Range::non_negative()));
-  bank.thinning(b.get<int64_t>("thinning", bank.thinning(), Range::at_least(1)));
-  bank.capacity(b.get<int64_t>("capacity", bank.capacity(), Range::at_least(2)));
+  bank.burn_in(b.get<int64_t>("burn_in", bank.burn_in(), Range::steps(0)));
+  bank.thinning(b.get<int64_t>("thinning", bank.thinning(), Range::steps()));
+  bank.capacity(b.get<int64_t>("capacity", bank.capacity(), Range::count(2)));
   if (bank.burn_in() >= o.steps())
     throw io::ConfigError(b.field("burn_in") + " = " + std::to_string(bank.burn_in()) +
                           " leaves no sample: it must be < " + t.field("steps") + " = " + std::to_string(o.steps()));

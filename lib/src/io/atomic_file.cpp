@@ -10,6 +10,8 @@
 
 #include <c10/util/Exception.h>
 
+#include "unlearn/io/fault_injection.h"
+
 namespace unlearn::io {
 namespace {
 
@@ -48,6 +50,18 @@ AtomicFileWriter::~AtomicFileWriter() {
 void AtomicFileWriter::write(const void* data, std::size_t size) {
   TORCH_CHECK(fd_ >= 0 && !finished_, "AtomicFileWriter: write after commit/abandon for ", target_.string());
   const char* p = static_cast<const char*>(data);
+  if (const auto fault = injected_fault("atomic_file.write"); fault != InjectedFault::kNone && size > 1) {
+    size /= 2;  // part of the bytes reach the file, as when the disk fills or the process dies mid-write
+    while (size > 0) {
+      const ssize_t n = ::write(fd_, p, size);
+      if (n <= 0) break;
+      p += n;
+      size -= static_cast<std::size_t>(n);
+    }
+    if (fault == InjectedFault::kKill) die_at_fault_point("atomic_file.write");
+    TORCH_CHECK(false, "cannot write ", temporary_.string(), " (for ", target_.string(),
+                "): No space left on device (injected: UNLEARN_FAULT)");
+  }
   while (size > 0) {
     // Linux writes at most ~2 GiB per call; larger tensors take several.
     const ssize_t n = ::write(fd_, p, std::min<std::size_t>(size, std::size_t{1} << 30));
@@ -61,6 +75,8 @@ void AtomicFileWriter::write(const void* data, std::size_t size) {
 
 void AtomicFileWriter::sync() {
   TORCH_CHECK(fd_ >= 0, "AtomicFileWriter: sync after close for ", target_.string());
+  TORCH_CHECK(fault_point("atomic_file.sync") == InjectedFault::kNone, "cannot flush ", temporary_.string(),
+              " to disk: No space left on device (injected: UNLEARN_FAULT)");
   TORCH_CHECK(::fsync(fd_) == 0, "cannot flush ", temporary_.string(), " to disk: ", errno_text());
 }
 
@@ -75,9 +91,12 @@ void AtomicFileWriter::commit() {
   TORCH_CHECK(!finished_, "AtomicFileWriter: commit twice for ", target_.string());
   sync();
   close_checked();
+  TORCH_CHECK(fault_point("atomic_file.rename") == InjectedFault::kNone, "cannot rename ", temporary_.string(),
+              " to ", target_.string(), ": No space left on device (injected: UNLEARN_FAULT)");
   TORCH_CHECK(::rename(temporary_.c_str(), target_.c_str()) == 0, "cannot rename ", temporary_.string(),
               " to ", target_.string(), ": ", errno_text());
   finished_ = true;
+  fault_point("atomic_file.directory_sync");  // renamed: only a kill means anything here
   fsync_directory(directory_of(target_));
 }
 

@@ -48,3 +48,42 @@ TEST(AuditLog, OnlyObjects) {
 
 }  // namespace
 }  // namespace unlearn::io
+
+namespace unlearn::io {
+namespace {
+
+TEST(AuditLogLines, TornTailAndDamagedLinesAreToldApart) {
+  testing::TempDir dir;
+  const auto path = dir / "audit.jsonl";
+  EXPECT_TRUE(read_audit_log_lines(path).records.empty());
+  testing::write_bytes(path, "{\"generation\":1}\n{\"generation\":2}\n{\"generation\":3,\"ids\":[");
+  auto log = read_audit_log_lines(path);
+  EXPECT_EQ(log.records.size(), 2u);
+  EXPECT_TRUE(log.torn_tail);
+  EXPECT_TRUE(log.damaged_lines.empty());
+
+  // A complete record that lost only its newline is still an unfinished write.
+  testing::write_bytes(path, "{\"generation\":1}\n{\"generation\":2}");
+  log = read_audit_log_lines(path);
+  EXPECT_EQ(log.records.size(), 1u);
+  EXPECT_TRUE(log.torn_tail);
+
+  testing::write_bytes(path, "{\"generation\":1}\nnot json\n{\"generation\":3}\n");
+  log = read_audit_log_lines(path);
+  EXPECT_EQ(log.records.size(), 2u);
+  EXPECT_FALSE(log.torn_tail);
+  EXPECT_EQ(log.damaged_lines, std::vector<int>{2});
+}
+
+TEST(AuditLogLines, RewriteReplacesTheWholeLog) {
+  testing::TempDir dir;
+  const auto path = dir / "audit.jsonl";
+  testing::write_bytes(path, "{\"generation\":1}\n{\"gener");
+  rewrite_audit_log(path, {{{"generation", 1}}, {{"generation", 2}}});
+  EXPECT_EQ(testing::read_bytes(path), "{\"generation\":1}\n{\"generation\":2}\n");
+  EXPECT_THROW(rewrite_audit_log(path, {nlohmann::json::array()}), c10::Error);
+  EXPECT_EQ(testing::read_bytes(path), "{\"generation\":1}\n{\"generation\":2}\n");  // unchanged
+}
+
+}  // namespace
+}  // namespace unlearn::io

@@ -47,6 +47,17 @@ class Range {
   static Range open(double lo, double hi) { return {lo, true, hi, true}; }          ///< (lo, hi)
   static Range left_open(double lo, double hi) { return {lo, true, hi, false}; }    ///< (lo, hi]
   static Range right_open(double lo, double hi) { return {lo, false, hi, true}; }   ///< [lo, hi)
+  /// A count of steps or iterations, [lo, kMaxSteps]: more than a run could ever finish is an
+  /// error here, not an overflow later.
+  static Range steps(double lo = 1) { return closed(lo, kMaxSteps); }
+  /// A count of things held in memory at once (Monte Carlo samples, rows, widths, bank slots),
+  /// [lo, kMaxCount]: beyond it, allocation would fail anyway, with a worse message.
+  static Range count(double lo = 1) { return closed(lo, kMaxCount); }
+
+  /// 10⁹ steps: eleven days at one millisecond a step.
+  static constexpr double kMaxSteps = 1e9;
+  /// 10⁸ of anything held at once: a float64 vector of that length is already 800 MB.
+  static constexpr double kMaxCount = 1e8;
 
   /// Whether `value` lies in the interval (NaN lies in none but any()).
   bool contains(double value) const;

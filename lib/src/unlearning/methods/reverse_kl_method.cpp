@@ -59,7 +59,7 @@ ReverseKlClosedFormOptions read_closed_form_options(const io::JsonObjectReader& 
   ReverseKlClosedFormOptions o;
   auto [lambdas, log_lambdas] = detail::read_thresholds(r, o.lambdas());
   o.lambdas(lambdas).log_lambdas(log_lambdas);
-  o.num_samples(r.get<int64_t>("num_samples", o.num_samples(), Range::closed(1, 1e12)));
+  o.num_samples(r.get<int64_t>("num_samples", o.num_samples(), Range::count()));
   o.sample_chunk(r.get<int64_t>("sample_chunk", o.sample_chunk(), Range::closed(1, 1e9)));
   o.chunk_size(r.get<int64_t>("chunk_size", o.chunk_size(), Range::closed(1, 1e9)));
   o.jitter(r.get<double>("jitter", o.jitter(), Range::non_negative()));
