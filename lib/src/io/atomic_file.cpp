@@ -50,18 +50,10 @@ AtomicFileWriter::~AtomicFileWriter() {
 void AtomicFileWriter::write(const void* data, std::size_t size) {
   TORCH_CHECK(fd_ >= 0 && !finished_, "AtomicFileWriter: write after commit/abandon for ", target_.string());
   const char* p = static_cast<const char*>(data);
-  if (const auto fault = injected_fault("atomic_file.write"); fault != InjectedFault::kNone && size > 1) {
-    size /= 2;  // part of the bytes reach the file, as when the disk fills or the process dies mid-write
-    while (size > 0) {
-      const ssize_t n = ::write(fd_, p, size);
-      if (n <= 0) break;
-      p += n;
-      size -= static_cast<std::size_t>(n);
-    }
-    if (fault == InjectedFault::kKill) die_at_fault_point("atomic_file.write");
-    TORCH_CHECK(false, "cannot write ", temporary_.string(), " (for ", target_.string(),
-                "): No space left on device (injected: UNLEARN_FAULT)");
-  }
+  // An injected fault (fault_injection.h) lets half of the bytes reach the file, as a full disk or
+  // a death mid-write would, then fails.
+  const auto fault = size > 1 ? injected_fault("atomic_file.write") : InjectedFault::kNone;
+  if (fault != InjectedFault::kNone) size /= 2;
   while (size > 0) {
     // Linux writes at most ~2 GiB per call; larger tensors take several.
     const ssize_t n = ::write(fd_, p, std::min<std::size_t>(size, std::size_t{1} << 30));
@@ -71,6 +63,9 @@ void AtomicFileWriter::write(const void* data, std::size_t size) {
     size -= static_cast<std::size_t>(n);
     written_ += static_cast<std::uint64_t>(n);
   }
+  if (fault == InjectedFault::kKill) die_at_fault_point("atomic_file.write");
+  TORCH_CHECK(fault == InjectedFault::kNone, "cannot write ", temporary_.string(), " (for ", target_.string(),
+              "): No space left on device (injected: UNLEARN_FAULT)");
 }
 
 void AtomicFileWriter::sync() {
