@@ -23,8 +23,6 @@
 #include "unlearn/io/audit_log.h"
 #include "unlearn/io/config_error.h"
 #include "unlearn/io/run_dir.h"
-#include "unlearn/io/run_lock.h"
-#include "unlearn/io/sha256.h"
 #include "unlearn/unlearning/exact_conjugate.h"
 #include "unlearn/unlearning/method_registry.h"
 #include "unlearn/unlearning/request.h"
@@ -129,7 +127,7 @@ void run_forget(const ForgetArgs& a) {
   auto ckpt = generation_checkpoint(c, result.state, remaining.ids(), torch::cat({g.erased_ids, ids}), next,
                                     {{"method", a.method},
                                      {"parent", g.number},
-                                     {"lineage", lineage_json(g.identity, g.file_sha256)},
+                                     {"lineage", lineage_json(g.identity, run_file_sha256(io::generation_path(run_dir, g.number)))},
                                      {"request", record}});
   const auto path = io::generation_path(run_dir, next);
   writer->prepare_commit(a.output);  // the log is whole again before this request's line follows
@@ -137,7 +135,7 @@ void run_forget(const ForgetArgs& a) {
   // Committed. The human-readable log follows; if it cannot be written (a full disk), the request
   // stands and the next writer restores the line from the checkpoint, so this is a note, not a
   // failure that would invite the user to repeat an erase that has already happened.
-  record["checkpoint_sha256"] = io::sha256_file(path);
+  record = *audit_record_of(ckpt.metadata, run_file_sha256(path));  // the line the log holds for it
   try {
     io::append_audit_line(run_dir / "audit.jsonl", record);
   } catch (const c10::Error& e) {

@@ -49,34 +49,22 @@ std::string file_name(int number) { return io::generation_path("", number).filen
 
 }  // namespace
 
-void check_lineage(const fs::path& run_dir, const RunIdentity& identity, int number, const nlohmann::json& metadata) {
+void check_place_in_chain(const fs::path& run_dir, int number, const nlohmann::json& metadata) {
   const auto name = file_name(number);
-  if (metadata.contains("generation") && metadata["generation"].is_number_integer() &&
-      metadata["generation"].get<int64_t>() != number)
+  const int64_t claimed = metadata.contains("generation") && metadata["generation"].is_number_integer()
+                              ? metadata["generation"].get<int64_t>()
+                              : number;  // generations before the field existed
+  if (claimed != number)
     throw io::ConfigError(fmt::format(
         "{} of {} holds generation {}: a generation was copied or renamed over another; restore the original file",
-        name, run_dir.string(), metadata["generation"].get<int64_t>()));
-  if (!metadata.contains("lineage") || !metadata["lineage"].is_object()) return;  // written before lineage records
-  const auto& lineage = metadata["lineage"];
-  const auto config = lineage.value("config_sha256", std::string());
-  if (config != identity.config_sha256)
-    throw io::ConfigError(fmt::format(
-        "{}/config.json is not the config generation {} was computed from (its sha256 is {}..., {} recorded "
-        "{}...): it was edited or replaced; restore the original config.json",
-        run_dir.string(), number, short_hash(identity.config_sha256), name, short_hash(config)));
-  const auto data = lineage.value("data_sha256", std::string());
-  if (data != identity.data_sha256)
-    throw io::ConfigError(fmt::format(
-        "the data {}/config.json loads is not the data generation {} was computed from (sha256 {}..., {} recorded "
-        "{}...): the data file, or what the config generates, changed; restore it",
-        run_dir.string(), number, short_hash(identity.data_sha256), name, short_hash(data)));
-  if (number == 0) return;
+        name, run_dir.string(), claimed));
+  if (number == 0 || !metadata.contains("lineage") || !metadata["lineage"].is_object()) return;
   const auto parent_path = io::generation_path(run_dir, number - 1);
   std::error_code ec;
   if (!fs::exists(parent_path, ec))
     throw io::ConfigError(fmt::format("{}: generation {}'s parent {} is missing; a run directory keeps every generation",
                                       run_dir.string(), number, parent_path.filename().string()));
-  const auto parent = lineage.value("parent_sha256", std::string());
+  const auto parent = metadata["lineage"].value("parent_sha256", std::string());
   const auto actual = run_file_sha256(parent_path);
   if (parent != actual)
     throw io::ConfigError(fmt::format(
@@ -85,13 +73,45 @@ void check_lineage(const fs::path& run_dir, const RunIdentity& identity, int num
         run_dir.string(), parent_path.filename().string(), name, short_hash(actual), name, short_hash(parent)));
 }
 
+void check_lineage(const fs::path& run_dir, const RunIdentity& identity, int number, const nlohmann::json& metadata,
+                   LineageScope scope) {
+  const auto name = file_name(number);
+  if (metadata.contains("lineage") && metadata["lineage"].is_object()) {
+    const auto& lineage = metadata["lineage"];
+    const auto config = lineage.value("config_sha256", std::string());
+    if (scope == LineageScope::kAll && config != identity.config_sha256)
+      throw io::ConfigError(fmt::format(
+          "{}/config.json is not the config generation {} was computed from (its sha256 is {}..., {} recorded "
+          "{}...): it was edited or replaced; restore the original config.json",
+          run_dir.string(), number, short_hash(identity.config_sha256), name, short_hash(config)));
+    const auto data = lineage.value("data_sha256", std::string());
+    if (data != identity.data_sha256)
+      throw io::ConfigError(fmt::format(
+          "the data {}/config.json loads is not the data generation {} was computed from (sha256 {}..., {} recorded "
+          "{}...): the data file, or what the config generates, changed; restore it",
+          run_dir.string(), number, short_hash(identity.data_sha256), name, short_hash(data)));
+  }
+  check_place_in_chain(run_dir, number, metadata);
+}
+
+void require_not_rolled_back(const fs::path& run_dir, int audited, int latest) {
+  if (audited > latest)
+    throw io::ConfigError(fmt::format(
+        "{}/audit.jsonl records generation {}, but the newest checkpoint is generation {}: the directory was rolled "
+        "back or a generation deleted, which would bring erased ids back; restore {}",
+        run_dir.string(), audited, latest, io::generation_path(run_dir, audited).filename().string()));
+}
+
+std::optional<nlohmann::json> audit_record_of(const nlohmann::json& metadata, const std::string& checkpoint_sha256) {
+  if (!metadata.contains("request") || !metadata["request"].is_object()) return std::nullopt;
+  auto record = metadata["request"];
+  record["checkpoint_sha256"] = checkpoint_sha256;
+  return record;
+}
+
 std::optional<nlohmann::json> expected_audit_record(const fs::path& run_dir, int number) {
   const auto path = io::generation_path(run_dir, number);
-  auto ckpt = io::load_checkpoint(path);
-  if (!ckpt.metadata.contains("request") || !ckpt.metadata["request"].is_object()) return std::nullopt;
-  auto record = ckpt.metadata["request"];
-  record["checkpoint_sha256"] = run_file_sha256(path);
-  return record;
+  return audit_record_of(io::load_checkpoint(path).metadata, run_file_sha256(path));
 }
 
 namespace {
@@ -144,11 +164,7 @@ AuditRepair plan_audit_repair(const fs::path& run_dir, int latest_generation) {
       throw io::ConfigError(fmt::format("{} line {} records generation {}, expected {}: the log was edited", path.string(),
                                         i + 1, gen, i + 1));
   }
-  if (audited > latest_generation)
-    throw io::ConfigError(fmt::format(
-        "{} records generation {}, but the newest checkpoint is generation {}: the directory was rolled back or a "
-        "generation deleted, which would bring erased ids back; restore {}",
-        path.string(), audited, latest_generation, io::generation_path(run_dir, audited).filename().string()));
+  require_not_rolled_back(run_dir, audited, latest_generation);
   // The newest record the log has must be the one its checkpoint holds (an edit shows here; verify
   // compares every line).
   if (audited > 0) {
@@ -164,26 +180,16 @@ AuditRepair plan_audit_repair(const fs::path& run_dir, int latest_generation) {
   auto& records = done.records;
   records = log.records;
   for (int g = audited + 1; g <= latest_generation; ++g) {
-    auto expected = expected_audit_record(run_dir, g);
+    const auto path = io::generation_path(run_dir, g);
+    const auto ckpt = io::load_checkpoint(path);
+    auto expected = audit_record_of(ckpt.metadata, run_file_sha256(path));
     if (!expected) break;  // a generation written before records lived in checkpoints: nothing to restore from
     // Restore only a record that is this generation's and follows its parent: a file copied or
-    // renamed into place is evidence, not a lag, and the command that loads it says so.
-    const auto path = io::generation_path(run_dir, g);
-    auto ckpt = io::load_checkpoint(path);
-    const auto& meta = ckpt.metadata;
-    const bool own = meta.value("generation", int64_t{-1}) == g && expected->value("generation", int64_t{-1}) == g;
-    const auto parent = meta.contains("lineage") ? meta["lineage"].value("parent_sha256", nlohmann::json(nullptr))
-                                                 : nlohmann::json(nullptr);
-    std::error_code ec;
-    const auto parent_path = io::generation_path(run_dir, g - 1);
-    const bool chained = parent.is_string() && fs::is_regular_file(parent_path, ec) &&
-                         parent.get<std::string>() == run_file_sha256(parent_path);
-    if (!own || !chained)
-      throw io::ConfigError(fmt::format(
-          "{} is not generation {} written after {} (it holds generation {}{}): a generation was copied or renamed "
-          "into place; nothing was written; restore the original file",
-          path.string(), g, parent_path.filename().string(), meta.value("generation", int64_t{-1}),
-          chained ? "" : ", and its parent hash does not match"));
+    // renamed into place is evidence, not a lag.
+    check_place_in_chain(run_dir, g, ckpt.metadata);
+    if (expected->value("generation", int64_t{-1}) != g)
+      throw io::ConfigError(fmt::format("{} holds the record of generation {}: restore the original file", path.string(),
+                                        expected->value("generation", int64_t{-1})));
     records.push_back(*expected);
     done.restored.push_back(g);
   }

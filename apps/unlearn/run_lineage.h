@@ -39,14 +39,31 @@ std::string record_sha256(const nlohmann::json& record);
 /// sha256 of an id list as int64 (dtype, shape and bytes: io::Sha256::update(tensor)).
 std::string ids_sha256(const torch::Tensor& ids);
 
-/// Checks one generation's metadata against the directory: the number it claims, config.json,
-/// the data, and its parent's file. Throws io::ConfigError naming the first mismatch and what to
-/// do. Generations written before lineage records existed carry none and pass (verify says so).
-void check_lineage(const std::filesystem::path& run_dir, const RunIdentity& identity, int number,
-                   const nlohmann::json& metadata);
+/// What check_lineage compares with the directory.
+enum class LineageScope {
+  kAll,                ///< the number the file claims, config.json, the data, the parent's file
+  kSettingsMayChange,  ///< all but config.json: `train --resume` of an unfinished run may change train settings
+};
 
-/// The audit record of generation `number` as audit.jsonl should hold it: its "request" plus
+/// Checks one generation's metadata against the directory (see LineageScope). Throws
+/// io::ConfigError naming the first mismatch and what to do. Generations written before lineage
+/// records existed carry none and pass (verify says so).
+void check_lineage(const std::filesystem::path& run_dir, const RunIdentity& identity, int number,
+                   const nlohmann::json& metadata, LineageScope scope = LineageScope::kAll);
+
+/// The part of check_lineage that needs no config: the number the file claims is `number`, and
+/// (number > 0) its recorded parent hash is that of gen-(number-1).ckpt, which must exist.
+void check_place_in_chain(const std::filesystem::path& run_dir, int number, const nlohmann::json& metadata);
+
+/// An io::ConfigError unless audit.jsonl's `audited` records fit the newest generation `latest`:
+/// more records than generations means a rolled-back directory, which would bring erased ids back.
+void require_not_rolled_back(const std::filesystem::path& run_dir, int audited, int latest);
+
+/// The audit record of a generation as audit.jsonl holds it: its "request" plus
 /// "checkpoint_sha256" (nullopt for a generation without a request record).
+std::optional<nlohmann::json> audit_record_of(const nlohmann::json& metadata, const std::string& checkpoint_sha256);
+
+/// audit_record_of generation `number`'s file (loaded and hashed here).
 std::optional<nlohmann::json> expected_audit_record(const std::filesystem::path& run_dir, int number);
 
 /// What a writer will repair in audit.jsonl when it commits (plan_audit_repair).

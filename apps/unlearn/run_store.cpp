@@ -1,12 +1,13 @@
 #include "run_store.h"
 
+#include <algorithm>
+
 #include "plugins.h"
 #include "registry.h"
 
 #include "unlearn/io/config_error.h"
 #include "unlearn/io/json_config.h"
 #include "unlearn/io/run_dir.h"
-#include "unlearn/io/sha256.h"
 
 namespace unlearn::app {
 namespace fs = std::filesystem;
@@ -126,19 +127,23 @@ io::Checkpoint generation_checkpoint(const RunConfig& config, const PosteriorSta
   return ckpt;
 }
 
+std::optional<std::string> first_non_finite(const io::Checkpoint& checkpoint, const std::vector<std::string>& prefixes) {
+  for (const auto& [name, t] : checkpoint.tensors) {
+    const bool chosen = prefixes.empty() || std::any_of(prefixes.begin(), prefixes.end(), [&](const std::string& p) {
+                          return name.rfind(p, 0) == 0;
+                        });
+    if (!chosen || !t.defined() || !t.is_floating_point() || t.numel() == 0) continue;
+    if (!torch::isfinite(t).all().item<bool>()) return name;
+  }
+  return std::nullopt;
+}
+
 Generation load_generation(const RunConfig& config, const fs::path& run_dir,
                            std::optional<int> number) {
   const bool latest = !number;
   if (!number) number = io::latest_generation(run_dir);
   if (!number) throw io::ConfigError("run directory '" + run_dir.string() + "' holds no checkpoint");
-  if (latest) {
-    const int audited = latest_audited_generation(run_dir);
-    if (audited > *number)
-      throw io::ConfigError("audit.jsonl of " + run_dir.string() + " records generation " + std::to_string(audited) +
-                            ", but the newest checkpoint is generation " + std::to_string(*number) +
-                            ": the directory was rolled back or a generation deleted, which would bring erased ids "
-                            "back; restore " + io::generation_path(run_dir, audited).filename().string());
-  }
+  if (latest) require_not_rolled_back(run_dir, latest_audited_generation(run_dir), *number);
   Generation g;
   g.number = *number;
   const auto path = io::generation_path(run_dir, *number);
@@ -146,7 +151,6 @@ Generation load_generation(const RunConfig& config, const fs::path& run_dir,
   g.metadata = g.checkpoint.metadata;
   g.identity = identify_run(run_dir, config);
   check_lineage(run_dir, g.identity, *number, g.metadata);
-  g.file_sha256 = run_file_sha256(path);
   if (!g.metadata.value("finished", true))
     throw io::ConfigError(gen_name(*number) + " of " + run_dir.string() + " has not finished training (step " +
                           std::to_string(g.metadata.value("step", int64_t{0})) + "): continue it with `unlearn train --resume " +

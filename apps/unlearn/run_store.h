@@ -15,6 +15,8 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "run_config.h"
 #include "run_lineage.h"
@@ -32,7 +34,6 @@ struct Generation {
   nlohmann::json metadata;
   io::Checkpoint checkpoint;  ///< everything the file held
   RunIdentity identity;       ///< the hashes of config.json and of the data, as they are now
-  std::string file_sha256;    ///< of this generation's file: the next generation's parent_sha256
 };
 
 /// An io::ConfigError unless `run_dir` names an existing directory (also for names the file
@@ -51,6 +52,11 @@ io::Checkpoint base_generation_checkpoint(const RunConfig& config, const torch::
 io::Checkpoint generation_checkpoint(const RunConfig& config, const PosteriorState& state,
                                      const torch::Tensor& trained_ids, const torch::Tensor& erased_ids, int number,
                                      nlohmann::json metadata);
+
+/// The name of the first floating tensor of `checkpoint` (among those whose names start with one
+/// of `prefixes`; all when empty) holding a NaN or an infinity. One host read per tensor.
+std::optional<std::string> first_non_finite(const io::Checkpoint& checkpoint,
+                                            const std::vector<std::string>& prefixes = {});
 
 /// Loads generation `number` (default: the latest) and checks it against the config's model and
 /// against the directory (run_lineage.h: config.json, the data, its parent's file; for the latest,

@@ -107,15 +107,11 @@ std::optional<io::Checkpoint> resume_checkpoint(const RunConfig& c, const fs::pa
 /// is a runtime failure (exit 1), never a checkpoint: the last good checkpoint, if any, stays for
 /// --resume with other settings. One host read per checkpoint, not per step.
 void require_finite(const io::Checkpoint& ckpt, int64_t step) {
-  for (const auto& [name, t] : ckpt.tensors) {
-    if (!t.defined() || !t.is_floating_point() || t.numel() == 0) continue;
-    if (!torch::isfinite(t).all().item<bool>()) {
-      throw std::runtime_error(fmt::format(
-          "training diverged: '{}' is not finite at step {}; nothing was saved for this step (an earlier "
-          "checkpoint, if any, is kept). Lower train.lr, or check the data's scale.",
-          name, step));
-    }
-  }
+  if (auto name = first_non_finite(ckpt))
+    throw std::runtime_error(fmt::format(
+        "training diverged: '{}' is not finite at step {}; nothing was saved for this step (an earlier "
+        "checkpoint, if any, is kept). Lower train.lr, or check the data's scale.",
+        *name, step));
 }
 
 /// load_state's checks (sampler kind, data size, shapes) fail when config.json no longer
@@ -224,8 +220,7 @@ void run_train(const TrainArgs& a) {
   fs::path run_dir;
   RunConfig c;
   bool created = false;  // this command made run_dir (a fresh train, on rank 0)
-  std::optional<io::RunLock> lock;    // rank 0 writes the run directory, under its lock
-  std::optional<RunWriter> writer;    // ... which --resume takes through open_run_for_writing
+  std::optional<RunWriter> writer;  // rank 0 writes the run directory, under its lock
   if (!a.resume.empty()) {
     if (!a.config.empty() || !a.out.empty())
       throw io::ConfigError("--resume RUN_DIR takes the config from RUN_DIR/config.json: drop CONFIG and --out");
@@ -247,7 +242,7 @@ void run_train(const TrainArgs& a) {
       const auto config_text = c.json.dump(2) + "\n";  // before anything is made: dump() can throw
       fs::create_directories(run_dir);
       // Two fresh trains racing for one --out: the lock decides, and the loser finds config.json.
-      lock = io::RunLock::acquire(run_dir, "unlearn train", io::RunLockOptions().wait_seconds(a.wait_seconds));
+      writer = open_run_for_writing(run_dir, "unlearn train", a.wait_seconds);
       if (fs::exists(run_dir / "config.json")) refuse_existing();
       created = true;
       // A plugin's model kind: the run records the plugin, so that using it without is an error
@@ -259,22 +254,18 @@ void run_train(const TrainArgs& a) {
     }
   }
   try {
-    // Generation 0 records what it was computed from (run_lineage.h); a resumed run must still
-    // match what its first checkpoint recorded.
-    // Rank 0 alone writes, so it alone hashes (the other ranks may start before config.json exists).
+    // Generation 0 records what it was computed from (run_lineage.h). Rank 0 alone writes, so it
+    // alone hashes (the other ranks may start before config.json exists). An unfinished run may
+    // be resumed with other train settings in config.json (a lower lr after a divergence, fewer
+    // steps): its later checkpoints record the new config, but the data must be the rows it
+    // started on.
     nlohmann::json lineage;
     if (g_cluster->is_root()) {
       const auto identity = identify_run(run_dir, c);
       if (!a.resume.empty() && io::latest_generation(run_dir)) {
-        // An unfinished run may be resumed with other train settings in config.json (a lower lr
-        // after a divergence, fewer steps): its later checkpoints record the new config. The data
-        // must be the same rows it started on.
         auto gen0 = io::load_checkpoint(io::generation_path(run_dir, 0),
                                         io::LoadExpectations().architecture(c.model->architecture()));
-        auto recorded = gen0.metadata;
-        if (recorded.contains("lineage") && recorded["lineage"].is_object())
-          recorded["lineage"]["config_sha256"] = identity.config_sha256;
-        check_lineage(run_dir, identity, 0, recorded);
+        check_lineage(run_dir, identity, 0, gen0.metadata, LineageScope::kSettingsMayChange);
       }
       lineage = lineage_json(identity, std::nullopt);
     }

@@ -6,6 +6,7 @@
 // what a crash left; verify only notes it). Exit 0 when verified, 2 when anything does not match.
 #include <ctime>
 #include <iostream>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -17,8 +18,8 @@
 #include "unlearn/io/audit_log.h"
 #include "unlearn/io/checkpoint.h"
 #include "unlearn/io/config_error.h"
+#include "unlearn/io/json_tensor.h"
 #include "unlearn/io/run_dir.h"
-#include "unlearn/io/sha256.h"
 
 namespace unlearn::app {
 namespace {
@@ -33,6 +34,7 @@ struct Findings {
   std::vector<std::string> problems;  // any: not verified
   std::vector<std::string> notes;     // what a crash left that the next writer repairs
   std::vector<nlohmann::json> receipts;
+  std::map<int, nlohmann::json> audit_records;  // generation -> the audit line its checkpoint implies
 };
 
 std::string utc(int64_t t) {
@@ -42,24 +44,6 @@ std::string utc(int64_t t) {
   char buf[32];
   std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
-}
-
-torch::Tensor ids_of(const nlohmann::json& list) {
-  std::vector<int64_t> v;
-  for (const auto& x : list) v.push_back(x.get<int64_t>());
-  return torch::tensor(v, torch::kLong);
-}
-
-bool all_finite(const io::Checkpoint& ckpt, std::string& bad) {
-  for (const auto& [name, t] : ckpt.tensors) {
-    const bool posterior = name.rfind("posterior/", 0) == 0 || name.rfind("bank/", 0) == 0 || name.rfind("chain/", 0) == 0;
-    if (!posterior || !t.is_floating_point() || t.numel() == 0) continue;
-    if (!torch::isfinite(t).all().item<bool>()) {
-      bad = name;
-      return false;
-    }
-  }
-  return true;
 }
 
 /// What the previous generation left for the next one to be checked against.
@@ -106,8 +90,10 @@ void verify_generations(const fs::path& run_dir, const RunConfig& c, const RunId
     }
     auto trained = ckpt.at("ids/trained");
     auto erased = ckpt.at("ids/erased");
-    std::string bad;
-    if (!all_finite(ckpt, bad)) f.problems.push_back(name + ": '" + bad + "' is not finite: the posterior diverged");
+    if (auto bad = first_non_finite(ckpt, {"posterior/", "bank/", "chain/"}))
+      f.problems.push_back(name + ": '" + *bad + "' is not finite: the posterior diverged");
+    const auto file_sha256 = run_file_sha256(path);
+    if (auto record = audit_record_of(meta, file_sha256)) f.audit_records[n] = *record;
     std::optional<std::string> record_hash;
     if (n == 0) {
       if (!meta.value("finished", true)) f.problems.push_back(name + " has not finished training");
@@ -119,7 +105,7 @@ void verify_generations(const fs::path& run_dir, const RunConfig& c, const RunId
     } else {
       const auto& rec = meta["request"];
       record_hash = record_sha256(rec);
-      auto ids = ids_of(rec.value("ids", nlohmann::json::array()));
+      auto ids = io::json_to_tensor(rec.value("ids", nlohmann::json::array()), torch::kLong, name + " request.ids");
       if (rec.value("generation", int64_t{-1}) != n)
         f.problems.push_back(fmt::format("{}'s record says generation {}", name, rec.value("generation", int64_t{-1})));
       if (rec.value("ids_sha256", std::string()) != ids_sha256(ids))
@@ -145,7 +131,7 @@ void verify_generations(const fs::path& run_dir, const RunConfig& c, const RunId
                             {"seconds", rec.value("seconds", nlohmann::json(nullptr))},
                             {"certificate", rec.value("certificate", nlohmann::json::object())},
                             {"checkpoint", name},
-                            {"checkpoint_sha256", run_file_sha256(path)},
+                            {"checkpoint_sha256", file_sha256},
                             {"parent_sha256", lineage.value("parent_sha256", nlohmann::json(nullptr))},
                             {"config_sha256", lineage.value("config_sha256", nlohmann::json(nullptr))},
                             {"data_sha256", lineage.value("data_sha256", nlohmann::json(nullptr))},
@@ -156,7 +142,7 @@ void verify_generations(const fs::path& run_dir, const RunConfig& c, const RunId
   }
 }
 
-void verify_audit(const fs::path& run_dir, int latest, Findings& f) {
+void verify_audit(const fs::path& run_dir, int latest, Findings& f) {  // after verify_generations
   const auto path = run_dir / "audit.jsonl";
   std::error_code ec;
   if (fs::exists(path, ec) && !fs::is_regular_file(path, ec)) {
@@ -168,17 +154,14 @@ void verify_audit(const fs::path& run_dir, int latest, Findings& f) {
   if (log.torn_tail)
     f.notes.push_back("audit.jsonl ends in an incomplete line (a crash or a full disk mid-append); the next writer removes it");
   const int audited = static_cast<int>(log.records.size());
-  if (audited > latest)
-    f.problems.push_back(fmt::format("audit.jsonl records {} requests but the newest generation is {}: rolled back or "
-                                     "a generation deleted", audited, latest));
+  try {
+    require_not_rolled_back(run_dir, audited, latest);
+  } catch (const io::ConfigError& e) {
+    f.problems.push_back(e.what());
+  }
   for (int i = 0; i < std::min(audited, latest); ++i) {
-    std::optional<nlohmann::json> expected;
-    try {
-      expected = expected_audit_record(run_dir, i + 1);
-    } catch (const c10::Error&) {
-      continue;  // the generation's own problem is already listed
-    }
-    if (expected && *expected != log.records[static_cast<std::size_t>(i)])
+    auto expected = f.audit_records.find(i + 1);  // absent: the generation's own problem is already listed
+    if (expected != f.audit_records.end() && expected->second != log.records[static_cast<std::size_t>(i)])
       f.problems.push_back(fmt::format("audit.jsonl line {} differs from the record inside {}", i + 1,
                                        io::generation_path(run_dir, i + 1).filename().string()));
   }
