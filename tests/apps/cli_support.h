@@ -73,6 +73,14 @@ inline std::vector<nlohmann::json> read_audit(const fs::path& run_dir) {
   return records;
 }
 
+/// The tiny conjugate problem most command tests start from: exact linear regression, 60 rows.
+inline nlohmann::json exact_regression_config(int seed = 3) {
+  return {{"seed", seed},
+          {"data", {{"kind", "synthetic_regression"}, {"n", 60}, {"features", 3}}},
+          {"model", {{"kind", "linear_regression"}, {"noise_std", 0.5}}},
+          {"train", {{"method", "exact"}}}};
+}
+
 /// A scratch directory per test, removed afterwards.
 class CliTest : public ::testing::Test {
  protected:

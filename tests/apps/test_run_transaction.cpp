@@ -14,12 +14,7 @@ using namespace cli_test;
 
 class RunDirectory : public CliTest {
  protected:
-  static nlohmann::json exact_config(int seed = 3) {
-    return {{"seed", seed},
-            {"data", {{"kind", "synthetic_regression"}, {"n", 60}, {"features", 3}}},
-            {"model", {{"kind", "linear_regression"}, {"noise_std", 0.5}}},
-            {"train", {{"method", "exact"}}}};
-  }
+  static nlohmann::json exact_config(int seed = 3) { return exact_regression_config(seed); }
   /// A trained exact run (generation 0) at dir_/NAME.
   fs::path trained(const std::string& name, int seed = 3) {
     auto run_dir = dir_ / name;

@@ -29,10 +29,13 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "apps/cli_support.h"
 #include "unlearn/cli.h"
 
 namespace {
 namespace fs = std::filesystem;
+using cli_test::slurp;
+using cli_test::snapshot;  // the run's lock file left out: every writer rewrites it
 using nlohmann::json;
 
 constexpr double kCaseTimeout = 120.0;  // seconds; the slowest valid mutant (2000 default VI steps) takes ~1 s
@@ -43,13 +46,6 @@ struct Outcome {
   bool hung = false;
   std::string output;
 };
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 /// `unlearn ARGS` in a forked child, stdout and stderr into `log`.
 Outcome run_cli(const std::vector<std::string>& args, const fs::path& log) {
@@ -95,16 +91,6 @@ Outcome run_cli(const std::vector<std::string>& args, const fs::path& log) {
   }
   o.output = slurp(log);
   return o;
-}
-
-/// Files of a directory with their bytes, the lock file left out (every writer rewrites it).
-std::map<std::string, std::string> snapshot(const fs::path& dir) {
-  std::map<std::string, std::string> files;
-  std::error_code ec;
-  if (!fs::exists(dir, ec)) return files;
-  for (const auto& e : fs::recursive_directory_iterator(dir, ec))
-    if (e.is_regular_file() && e.path().filename() != "lock") files[fs::relative(e.path(), dir).string()] = slurp(e.path());
-  return files;
 }
 
 int cases_scale() {
