@@ -206,7 +206,7 @@ void run_verify(const VerifyArgs& a) {
                  r["time_utc"].get<std::string>(), r["method"].get<std::string>(), ids.size(), shown,
                  r["ids_sha256"].get<std::string>());
       fmt::print("  {} sha256 {}; parent sha256 {}; record sha256 {}\n", r["checkpoint"].get<std::string>(),
-                 r["checkpoint_sha256"].get<std::string>(), r["parent_sha256"].dump(), r["record_sha256"].get<std::string>());
+                 r["checkpoint_sha256"].get<std::string>(), r["parent_sha256"].is_string() ? r["parent_sha256"].get<std::string>() : std::string("none"), r["record_sha256"].get<std::string>());
       fmt::print("  certificate {}\n", r["certificate"].dump());
     }
     for (const auto& n : f.notes) fmt::print("note: {}\n", n);
