@@ -3,24 +3,14 @@
 #include <cstdio>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "run_lineage.h"
 #include "run_store.h"
-#include "unlearn/io/config_error.h"
 #include "unlearn/io/run_dir.h"
 
 namespace unlearn::app {
 namespace fs = std::filesystem;
-
-namespace {
-
-std::string joined(const std::vector<std::string>& items) {
-  std::string s;
-  for (const auto& i : items) s += (s.empty() ? "" : ", ") + i;
-  return s;
-}
-
-}  // namespace
 
 RunWriter open_run_for_writing(const fs::path& run_dir, const std::string& command, double wait_seconds) {
   require_run_directory(run_dir);
@@ -33,7 +23,7 @@ void RunWriter::prepare_commit(const OutputMode& output) {
   auto stale = remove_stale_temporaries(run_dir);
   if (!stale.empty() && !output.quiet)
     fmt::print(stderr, "note: removed {} temporary file(s) an interrupted command left in {}: {}\n", stale.size(),
-               run_dir.string(), joined(stale));
+               run_dir.string(), fmt::join(stale, ", "));
   apply_audit_repair(run_dir, audit_repair);
   if (!output.quiet) {
     if (audit_repair.dropped_torn_tail)
